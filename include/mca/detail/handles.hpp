@@ -1,0 +1,38 @@
+#pragma once
+
+// RAII owners for the C handles of libcurl and OpenSSL, and libcurl's one-time global setup.
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#include <memory>
+#include <stdexcept>
+
+namespace mca::detail {
+
+/// Calls `Fn` on a non-null pointer; stateless, so a unique_ptr with it is one pointer wide.
+template <auto Fn>
+struct Deleter {
+    template <class T>
+    void operator()(T* handle) const noexcept {
+        Fn(handle);
+    }
+};
+
+using CurlEasyPtr = std::unique_ptr<CURL, Deleter<curl_easy_cleanup>>;
+using CurlMultiPtr = std::unique_ptr<CURLM, Deleter<curl_multi_cleanup>>;
+using CurlUrlPtr = std::unique_ptr<CURLU, Deleter<curl_url_cleanup>>;
+using CurlSlistPtr = std::unique_ptr<curl_slist, Deleter<curl_slist_free_all>>;
+using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;
+using EvpMdPtr = std::unique_ptr<EVP_MD, Deleter<EVP_MD_free>>;
+
+/// libcurl's global state, set up once before the first handle (curl_global_init is not
+/// thread-safe on every build, a function-local static is) and kept for the process lifetime.
+inline void ensureCurlGlobalInit() {
+    static const CURLcode result = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (result != CURLE_OK) {
+        throw std::runtime_error(std::string("mca: curl_global_init failed: ") + curl_easy_strerror(result));
+    }
+}
+
+}  // namespace mca::detail

@@ -1,0 +1,396 @@
+#pragma once
+
+// The engine: one background thread per AuthClient driving a libcurl multi handle. Every token
+// request of the client runs on it concurrently, over connections the multi handle keeps alive
+// and reuses. Requests are submitted from any thread; each easy handle and every transfer is
+// owned by the engine thread alone. Retries (network errors, 5xx, 429) wait on the engine's own
+// timer queue, so no thread sleeps per request.
+
+#include "../error.hpp"
+#include "../version.hpp"
+#include "handles.hpp"
+#include "secret.hpp"
+#include "token_reply.hpp"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace mca::detail {
+
+/// Largest reply body accepted; larger ones are refused while they arrive, never buffered whole.
+inline constexpr std::size_t kMaxReplyBytes = 1024 * 1024;
+
+/// A request as the token layer builds it. `authorization` is a secret: it is wiped after use and
+/// `redactions` lists the strings that must never appear in an error message.
+struct HttpRequest {
+    std::string url;
+    std::string body;
+    std::string contentType = "application/x-www-form-urlencoded";
+    SecretString authorization;  // the whole header value, e.g. "Basic ..."
+    std::string caInfo;
+    std::vector<SecretString> redactions;
+    std::chrono::steady_clock::time_point deadline;
+};
+
+/// The final HTTP reply of a request, after retries: the body of a 200, or the last refusal.
+struct HttpReply {
+    long status = 0;
+    std::string body;
+    std::optional<SystemTime> date;  // the reply's Date header
+};
+
+/// Called once per request on the engine thread (or inline when submitted after shutdown):
+/// either `reply` is set, or `error` holds an `mca::Error` (Network, Timeout, InvalidResponse, Shutdown).
+using HttpCompletion = std::function<void(HttpReply* reply, std::exception_ptr error)>;
+
+/// Retry timing: exponential backoff with jitter, and a server's Retry-After as a lower bound.
+inline std::chrono::milliseconds retryBackoff(unsigned attempt, double jitter) {
+    const unsigned exponent = std::min(attempt, 5u);
+    const auto base = std::chrono::milliseconds(100) * (1u << exponent);  // 100 ms ... 3.2 s
+    return std::chrono::milliseconds(static_cast<long long>(base.count() * (0.5 + 0.5 * jitter)));
+}
+
+inline bool isRetryableStatus(long status) { return status == 429 || (status >= 500 && status <= 599); }
+
+/// Transport failures worth another attempt; configuration and TLS trust errors are not.
+inline bool isRetryableCurlCode(CURLcode code) {
+    switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_SSL_CONNECT_ERROR:
+        return true;
+    default:
+        return false;
+    }
+}
+
+class HttpEngine {
+  public:
+    HttpEngine() {
+        ensureCurlGlobalInit();
+        multi_.reset(curl_multi_init());
+        if (!multi_) {
+            throw std::runtime_error("mca: curl_multi_init failed");
+        }
+        thread_ = std::thread([this] { run(); });
+    }
+
+    ~HttpEngine() { stop(); }
+
+    HttpEngine(const HttpEngine&) = delete;
+    HttpEngine& operator=(const HttpEngine&) = delete;
+
+    /// Queues a request; `done` runs exactly once. After stop(), it runs inline with Shutdown.
+    void submit(HttpRequest request, HttpCompletion done) {
+        auto transfer = std::make_unique<Transfer>(std::move(request), std::move(done));
+        {
+            std::lock_guard lock(queueMutex_);
+            if (!stopping_) {
+                queue_.push_back(std::move(transfer));
+            }
+        }
+        if (transfer) {
+            transfer->fail(Error(Errc::Shutdown, "the AuthClient is shutting down"));
+            return;
+        }
+        curl_multi_wakeup(multi_.get());
+    }
+
+    /// Stops the engine thread; every unfinished request completes with Errc::Shutdown. Idempotent.
+    void stop() {
+        {
+            std::lock_guard lock(queueMutex_);
+            stopping_ = true;
+        }
+        if (thread_.joinable()) {
+            curl_multi_wakeup(multi_.get());
+            thread_.join();
+        }
+    }
+
+    /// Number of connections opened so far (for tests and stats).
+    std::size_t requestsStarted() const noexcept { return attemptsStarted_.load(std::memory_order_relaxed); }
+
+  private:
+    struct SlistWiper {  // header lists hold the Authorization value: wipe before freeing
+        void operator()(curl_slist* list) const noexcept {
+            for (curl_slist* item = list; item != nullptr; item = item->next) {
+                OPENSSL_cleanse(item->data, std::strlen(item->data));
+            }
+            curl_slist_free_all(list);
+        }
+    };
+    using SecretSlistPtr = std::unique_ptr<curl_slist, SlistWiper>;
+
+    struct Transfer {
+        Transfer(HttpRequest r, HttpCompletion d) : request(std::move(r)), done(std::move(d)) {}
+
+        void fail(const Error& error) { finish(nullptr, std::make_exception_ptr(error)); }
+        void finish(HttpReply* reply, std::exception_ptr error) {
+            if (done) {
+                auto callback = std::move(done);
+                done = nullptr;
+                callback(reply, std::move(error));
+            }
+        }
+        std::string redacted(std::string text) const {
+            for (const auto& secret : request.redactions) redact(text, secret.view());
+            return text;
+        }
+
+        HttpRequest request;
+        HttpCompletion done;
+        unsigned attempt = 0;
+        // Per attempt:
+        CurlEasyPtr easy;
+        SecretSlistPtr headers;
+        HttpReply reply;
+        std::string retryAfter;
+        bool bodyTooLarge = false;
+        char errorBuffer[CURL_ERROR_SIZE] = {};
+    };
+
+    static std::size_t onBody(char* data, std::size_t size, std::size_t count, void* user) {
+        auto* transfer = static_cast<Transfer*>(user);
+        const std::size_t bytes = size * count;
+        if (transfer->reply.body.size() + bytes > kMaxReplyBytes) {
+            transfer->bodyTooLarge = true;
+            return 0;  // aborts the transfer with CURLE_WRITE_ERROR
+        }
+        transfer->reply.body.append(data, bytes);
+        return bytes;
+    }
+
+    static std::size_t onHeader(char* data, std::size_t size, std::size_t count, void* user) {
+        auto* transfer = static_cast<Transfer*>(user);
+        const std::size_t bytes = size * count;
+        const std::string_view line(data, bytes);
+        if (startsWithNoCase(line, "HTTP/")) {  // a new response (e.g. after 100 Continue)
+            transfer->reply.date.reset();
+            transfer->retryAfter.clear();
+        } else if (startsWithNoCase(line, "date:")) {
+            transfer->reply.date = parseHttpDate(line.substr(5));
+        } else if (startsWithNoCase(line, "retry-after:")) {
+            transfer->retryAfter = std::string(trimWhitespace(line.substr(12)));
+        }
+        return bytes;
+    }
+
+    void startAttempt(std::unique_ptr<Transfer> owned) {
+        Transfer& transfer = *owned;
+        const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+            transfer.request.deadline - std::chrono::steady_clock::now());
+        if (remaining.count() <= 0) {
+            transfer.fail(Error(Errc::Timeout, "no time left in the fetch budget"));
+            return;
+        }
+        transfer.attempt += 1;
+        transfer.reply = HttpReply{};
+        transfer.retryAfter.clear();
+        transfer.bodyTooLarge = false;
+        transfer.errorBuffer[0] = '\0';
+        transfer.easy.reset(curl_easy_init());
+        transfer.headers.reset();
+        CURL* easy = transfer.easy.get();
+        if (easy == nullptr) {
+            transfer.fail(Error(Errc::Network, "curl_easy_init failed"));
+            return;
+        }
+        curl_slist* headers = nullptr;
+        for (const std::string& header :
+             {"Authorization: " + transfer.request.authorization.view(), "Content-Type: " + transfer.request.contentType,
+              std::string("Accept: application/json"), std::string("Expect:")}) {
+            curl_slist* appended = curl_slist_append(headers, header.c_str());
+            OPENSSL_cleanse(const_cast<char*>(header.data()), header.size());
+            if (appended == nullptr) {
+                const SecretSlistPtr partial(headers);
+                transfer.fail(Error(Errc::Network, "out of memory building the request"));
+                return;
+            }
+            headers = appended;
+        }
+        transfer.headers.reset(headers);
+
+        curl_easy_setopt(easy, CURLOPT_URL, transfer.request.url.c_str());
+        curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);  // credentials never go to another host
+        curl_easy_setopt(easy, CURLOPT_POST, 1L);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer.request.body.c_str());
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(transfer.request.body.size()));
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(easy, CURLOPT_USERAGENT, "mca-oauth/" MCA_OAUTH_VERSION_STRING);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (!transfer.request.caInfo.empty()) {
+            curl_easy_setopt(easy, CURLOPT_CAINFO, transfer.request.caInfo.c_str());
+        }
+        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(remaining.count()));
+        curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxReplyBytes));
+        curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &HttpEngine::onBody);
+        curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer);
+        curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &HttpEngine::onHeader);
+        curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer);
+        curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.errorBuffer);
+        curl_easy_setopt(easy, CURLOPT_PRIVATE, &transfer);
+
+        if (curl_multi_add_handle(multi_.get(), easy) != CURLM_OK) {
+            transfer.fail(Error(Errc::Network, "curl_multi_add_handle failed"));
+            return;
+        }
+        attemptsStarted_.fetch_add(1, std::memory_order_relaxed);
+        active_.emplace(&transfer, std::move(owned));
+    }
+
+    // An attempt ended: deliver, or schedule the next attempt when the failure is transient and
+    // the budget allows it.
+    void finishAttempt(Transfer* raw, CURLcode code) {
+        auto owned = std::move(active_.at(raw));
+        active_.erase(raw);
+        Transfer& transfer = *owned;
+        curl_multi_remove_handle(multi_.get(), transfer.easy.get());
+        curl_easy_getinfo(transfer.easy.get(), CURLINFO_RESPONSE_CODE, &transfer.reply.status);
+        transfer.easy.reset();
+        transfer.headers.reset();
+
+        std::optional<Error> failure;
+        bool retryable = false;
+        if (transfer.bodyTooLarge || code == CURLE_FILESIZE_EXCEEDED) {
+            if (transfer.reply.status == 200 || transfer.reply.status == 0) {
+                failure = Error(Errc::InvalidResponse, "reply body exceeds the 1 MiB limit", int(transfer.reply.status));
+            } else {
+                transfer.reply.body = "(body over 1 MiB dropped)";  // a refusal: its status still counts
+                retryable = isRetryableStatus(transfer.reply.status);
+            }
+        } else if (code == CURLE_OPERATION_TIMEDOUT) {
+            failure = Error(Errc::Timeout, transfer.redacted(curlReason(transfer, code)));
+        } else if (code != CURLE_OK) {
+            failure = Error(Errc::Network, transfer.redacted(curlReason(transfer, code)));
+            retryable = isRetryableCurlCode(code);
+        } else {
+            retryable = isRetryableStatus(transfer.reply.status);
+        }
+
+        if (retryable) {
+            const auto now = std::chrono::steady_clock::now();
+            auto delay = retryBackoff(transfer.attempt - 1, jitter_(random_));
+            if (!transfer.retryAfter.empty()) {
+                if (const auto asked = parseRetryAfter(transfer.retryAfter, std::chrono::system_clock::now())) {
+                    delay = std::max(delay, *asked);
+                }
+            }
+            if (now + delay < transfer.request.deadline) {
+                retries_.emplace(now + delay, std::move(owned));
+                return;
+            }
+        }
+        if (failure) {
+            transfer.fail(*failure);
+        } else {
+            transfer.finish(&transfer.reply, nullptr);
+        }
+    }
+
+    static std::string curlReason(const Transfer& transfer, CURLcode code) {
+        std::string reason = transfer.errorBuffer[0] != '\0' ? transfer.errorBuffer : curl_easy_strerror(code);
+        while (!reason.empty() && (reason.back() == '\n' || reason.back() == '\r')) reason.pop_back();
+        return reason + " (curl error " + std::to_string(int(code)) + ")";
+    }
+
+    void run() {
+        std::vector<std::unique_ptr<Transfer>> incoming;
+        for (;;) {
+            {
+                std::lock_guard lock(queueMutex_);
+                if (stopping_) break;
+                incoming.swap(queue_);
+            }
+            for (auto& transfer : incoming) startAttempt(std::move(transfer));
+            incoming.clear();
+
+            const auto now = std::chrono::steady_clock::now();
+            while (!retries_.empty() && retries_.begin()->first <= now) {
+                auto transfer = std::move(retries_.begin()->second);
+                retries_.erase(retries_.begin());
+                startAttempt(std::move(transfer));
+            }
+
+            int running = 0;
+            curl_multi_perform(multi_.get(), &running);
+            int pending = 0;
+            while (CURLMsg* message = curl_multi_info_read(multi_.get(), &pending)) {
+                if (message->msg != CURLMSG_DONE) continue;
+                Transfer* transfer = nullptr;
+                curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &transfer);
+                finishAttempt(transfer, message->data.result);
+            }
+
+            int waitMs = 1000;
+            if (!retries_.empty()) {
+                const auto untilRetry = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    retries_.begin()->first - std::chrono::steady_clock::now());
+                waitMs = static_cast<int>(std::clamp<long long>(untilRetry.count() + 1, 0, waitMs));
+            }
+            curl_multi_poll(multi_.get(), nullptr, 0, waitMs, nullptr);
+        }
+        shutdownTransfers();
+    }
+
+    void shutdownTransfers() {
+        const Error shutdown(Errc::Shutdown, "the AuthClient was destroyed before the fetch finished");
+        for (auto& [raw, transfer] : active_) {
+            curl_multi_remove_handle(multi_.get(), transfer->easy.get());
+            transfer->fail(shutdown);
+        }
+        active_.clear();
+        for (auto& [when, transfer] : retries_) transfer->fail(shutdown);
+        retries_.clear();
+        std::vector<std::unique_ptr<Transfer>> queued;
+        {
+            std::lock_guard lock(queueMutex_);
+            queued.swap(queue_);
+        }
+        for (auto& transfer : queued) transfer->fail(shutdown);
+    }
+
+    CurlMultiPtr multi_;
+    std::thread thread_;
+
+    std::mutex queueMutex_;  // guards queue_ and stopping_
+    std::vector<std::unique_ptr<Transfer>> queue_;
+    bool stopping_ = false;
+
+    // Engine thread only:
+    std::unordered_map<Transfer*, std::unique_ptr<Transfer>> active_;
+    std::multimap<std::chrono::steady_clock::time_point, std::unique_ptr<Transfer>> retries_;
+    std::minstd_rand random_{std::random_device{}()};
+    std::uniform_real_distribution<double> jitter_{0.0, 1.0};
+
+    std::atomic<std::size_t> attemptsStarted_{0};
+};
+
+}  // namespace mca::detail

@@ -1,0 +1,275 @@
+#pragma once
+
+// The process-local token cache: an LRU of ready "Bearer ..." headers with single-flight fetch
+// bookkeeping. Thread-safe. Hits take one shard's lock in shared mode and write nothing shared
+// except, at most once per millisecond, the entry's recency stamp. Fetch completions arrive from
+// the engine thread; waiters are handed back to the caller to fulfil outside the locks.
+
+#include "secret.hpp"
+#include "token_reply.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace mca::detail {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+/// Identifies one tenant's token: a digest over the flow, server URL, appId, clientId and the
+/// secret, so no secret is stored and a wrong secret never matches a right one.
+using CacheKey = Sha256Digest;
+
+struct CacheKeyHash {
+    std::size_t operator()(const CacheKey& key) const noexcept {
+        std::size_t hash;  // the key is already a uniform digest: its first bytes are a fine hash
+        std::memcpy(&hash, key.data(), sizeof hash);
+        return hash;
+    }
+};
+
+/// When a token stops being handed out, and when its background refresh may start.
+struct TokenSchedule {
+    SteadyTime refreshAt;  // first moment a caller's hit also starts a background refresh
+    SteadyTime staleAt;    // expiry minus the safety skew: never handed out from here on
+};
+
+/// Safety skew: a tenth of the lifetime, at most 30 s, so a token is not presented in its
+/// last moments (clock drift, time in flight). The refresh window before staleAt is a quarter of
+/// the usable lifetime, at most 5 minutes, and starts at a per-token random point within its
+/// later half (`jitter` in [0, 1]) so that a fleet started together spreads its refreshes.
+inline TokenSchedule scheduleToken(SteadyTime received, Seconds lifetime, double jitter) {
+    using Span = std::chrono::duration<double>;
+    const Span total = lifetime;
+    const Span skew = std::min(Span(30.0), total / 10.0);
+    const Span usable = total - skew;
+    const Span window = std::min(Span(300.0), usable / 4.0);
+    const Span refreshLead = window * (0.5 + 0.5 * std::clamp(jitter, 0.0, 1.0));
+    const auto at = [&](Span offset) { return received + std::chrono::duration_cast<SteadyTime::duration>(offset); };
+    return {at(usable - refreshLead), at(usable)};
+}
+
+/// Backoff between background refresh attempts after failures, while the old token still serves.
+inline std::chrono::milliseconds refreshRetryDelay(unsigned failures) {
+    const unsigned exponent = std::min(failures, 7u);
+    return std::chrono::milliseconds(500) * (1u << exponent);  // 1 s, 2 s, ... 64 s
+}
+
+class TokenCache {
+  public:
+    using Waiter = std::promise<std::string>;
+    using Waiters = std::vector<Waiter>;
+
+    enum class Acquired {
+        Hit,         // `header` holds a valid token
+        HitRefresh,  // as Hit, and the caller must start a background refresh for the key
+        Joined,      // a fetch is in flight; the waiter was queued on it
+        Fetch,       // nothing usable: the waiter was queued and the caller must start the fetch
+    };
+
+    explicit TokenCache(std::size_t capacity) : capacity_(capacity) {}
+
+    /// Hands out a cached header or queues `waiter` (moved from only when queued).
+    Acquired acquire(const CacheKey& key, SteadyTime now, std::string& header, Waiter& waiter) {
+        Shard& shard = shardOf(key);
+        {
+            std::shared_lock lock(shard.mutex);
+            const auto found = shard.entries.find(key);
+            if (found != shard.entries.end()) {
+                Entry& entry = *found->second;
+                if (entry.token && now < entry.schedule.refreshAt) {
+                    entry.touch(now);
+                    header = *entry.token;
+                    return Acquired::Hit;
+                }
+            }
+        }
+        std::unique_lock lock(shard.mutex);
+        auto& slot = shard.entries[key];
+        if (!slot) {
+            slot = std::make_unique<Entry>(now);
+        }
+        Entry& entry = *slot;
+        entry.touch(now);
+        if (entry.token && now < entry.schedule.staleAt) {
+            header = *entry.token;
+            if (entry.fetching || now < entry.refreshRetryAt) {
+                return Acquired::Hit;
+            }
+            entry.fetching = true;
+            return Acquired::HitRefresh;
+        }
+        entry.waiters.push_back(std::move(waiter));
+        if (entry.fetching) {
+            return Acquired::Joined;
+        }
+        entry.fetching = true;
+        return Acquired::Fetch;
+    }
+
+    /// Stores a fetched token (unless its lifetime is unknown or too short to serve) and returns
+    /// the waiters to fulfil with `header`.
+    Waiters completeWithToken(const CacheKey& key, const std::string& header, std::optional<Seconds> lifetime,
+                              SteadyTime received, double jitter) {
+        Waiters waiters;
+        bool stored = false;
+        {
+            Shard& shard = shardOf(key);
+            std::unique_lock lock(shard.mutex);
+            const auto found = shard.entries.find(key);
+            if (found == shard.entries.end()) return waiters;
+            Entry& entry = *found->second;
+            waiters.swap(entry.waiters);
+            entry.fetching = false;
+            entry.refreshFailures = 0;
+            entry.refreshRetryAt = {};
+            const auto schedule = lifetime ? scheduleToken(received, *lifetime, jitter) : TokenSchedule{};
+            if (capacity_ > 0 && lifetime && schedule.staleAt > received) {
+                if (!entry.token) tokenCount_.fetch_add(1, std::memory_order_relaxed);
+                entry.token = header;
+                entry.schedule = schedule;
+                stored = true;
+            } else {
+                eraseLocked(shard, found);
+            }
+        }
+        if (stored) {
+            evictBeyondCapacity();
+        }
+        return waiters;
+    }
+
+    /// Records a failed fetch and returns the waiters to fail. A token that is still valid keeps
+    /// serving; its next refresh attempt is delayed with exponential backoff.
+    Waiters completeWithError(const CacheKey& key, SteadyTime now) {
+        Waiters waiters;
+        Shard& shard = shardOf(key);
+        std::unique_lock lock(shard.mutex);
+        const auto found = shard.entries.find(key);
+        if (found == shard.entries.end()) return waiters;
+        Entry& entry = *found->second;
+        waiters.swap(entry.waiters);
+        entry.fetching = false;
+        if (entry.token && now < entry.schedule.staleAt) {
+            entry.refreshFailures += 1;
+            entry.refreshRetryAt = now + refreshRetryDelay(entry.refreshFailures);
+        } else {
+            eraseLocked(shard, found);
+        }
+        return waiters;
+    }
+
+    /// Drops every entry and returns all queued waiters (used at shutdown).
+    Waiters clear() {
+        Waiters waiters;
+        for (Shard& shard : shards_) {
+            std::unique_lock lock(shard.mutex);
+            for (auto& [key, entry] : shard.entries) {
+                std::move(entry->waiters.begin(), entry->waiters.end(), std::back_inserter(waiters));
+            }
+            shard.entries.clear();
+        }
+        tokenCount_.store(0, std::memory_order_relaxed);
+        return waiters;
+    }
+
+    /// Number of tokens held (entries with only a fetch in flight are not counted).
+    std::size_t size() const noexcept { return tokenCount_.load(std::memory_order_relaxed); }
+    std::size_t capacity() const noexcept { return capacity_; }
+
+    /// Whether a token for `key` is held (for tests and diagnostics).
+    bool contains(const CacheKey& key) const {
+        const Shard& shard = shardOf(key);
+        std::shared_lock lock(shard.mutex);
+        const auto found = shard.entries.find(key);
+        return found != shard.entries.end() && found->second->token.has_value();
+    }
+
+  private:
+    struct Entry {
+        explicit Entry(SteadyTime now) : lastUsed(now.time_since_epoch().count()) {}
+
+        // Recency for LRU, kept at millisecond resolution so that a hot key's hits do not
+        // all write the same cache line.
+        void touch(SteadyTime now) noexcept {
+            const auto ticks = now.time_since_epoch().count();
+            if (ticks - lastUsed.load(std::memory_order_relaxed) >= kTouchResolution) {
+                lastUsed.store(ticks, std::memory_order_relaxed);
+            }
+        }
+
+        std::optional<std::string> token;  // the ready header, "Bearer ..."
+        TokenSchedule schedule{};
+        std::atomic<SteadyTime::rep> lastUsed;
+        bool fetching = false;             // a cold fetch or a background refresh is in flight
+        Waiters waiters;                   // callers waiting on that fetch
+        unsigned refreshFailures = 0;
+        SteadyTime refreshRetryAt{};
+    };
+
+    using EntryMap = std::unordered_map<CacheKey, std::unique_ptr<Entry>, CacheKeyHash>;
+
+    struct alignas(64) Shard {  // own cache line: shards must not share a lock's line
+        mutable std::shared_mutex mutex;
+        EntryMap entries;
+    };
+
+    static constexpr std::size_t kShardCount = 16;
+    static constexpr SteadyTime::rep kTouchResolution =
+        std::chrono::duration_cast<SteadyTime::duration>(std::chrono::milliseconds(1)).count();
+
+    Shard& shardOf(const CacheKey& key) noexcept { return shards_[key[31] % kShardCount]; }
+    const Shard& shardOf(const CacheKey& key) const noexcept { return shards_[key[31] % kShardCount]; }
+
+    void eraseLocked(Shard& shard, EntryMap::iterator at) {
+        if (at->second->token) tokenCount_.fetch_sub(1, std::memory_order_relaxed);
+        shard.entries.erase(at);
+    }
+
+    // Evicts least recently used tokens until the count fits. Entries with a fetch in flight are
+    // never evicted (their waiters or refresh would be lost). Runs only on insertion, so the
+    // O(n) scan is paid at network rate, never on a hit.
+    void evictBeyondCapacity() {
+        std::lock_guard evictionLock(evictionMutex_);
+        while (tokenCount_.load(std::memory_order_relaxed) > capacity_) {
+            Shard* victimShard = nullptr;
+            CacheKey victimKey{};
+            SteadyTime::rep oldest = 0;
+            for (Shard& shard : shards_) {
+                std::shared_lock lock(shard.mutex);
+                for (const auto& [key, entry] : shard.entries) {
+                    if (!entry->token || entry->fetching) continue;
+                    const auto used = entry->lastUsed.load(std::memory_order_relaxed);
+                    if (victimShard == nullptr || used < oldest) {
+                        victimShard = &shard;
+                        victimKey = key;
+                        oldest = used;
+                    }
+                }
+            }
+            if (victimShard == nullptr) return;  // everything left is in flight: stay over for now
+            std::unique_lock lock(victimShard->mutex);
+            const auto victim = victimShard->entries.find(victimKey);
+            if (victim != victimShard->entries.end() && victim->second->token && !victim->second->fetching) {
+                eraseLocked(*victimShard, victim);
+            }
+        }
+    }
+
+    const std::size_t capacity_;
+    std::array<Shard, kShardCount> shards_;
+    std::atomic<std::size_t> tokenCount_{0};
+    std::mutex evictionMutex_;
+};
+
+}  // namespace mca::detail

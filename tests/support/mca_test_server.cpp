@@ -1,0 +1,1076 @@
+#include "mca_test_server.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/ssl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <list>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+namespace mca::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+constexpr std::string_view kAppsPath = "/imf-authserver/authorization/v1/apps/";
+constexpr std::size_t kMaxRequestBytes = 64 * 1024;  // request line + headers + body
+constexpr int kListenBacklog = 4096;                  // tests open ~1000 connections at once
+constexpr std::string_view kJwtHeader = R"({"alg":"RS256","typ":"JWT"})";
+
+// ---------------------------------------------------------------------------
+// Resource ownership
+
+template <auto FreeFunction>
+struct Deleter {
+    template <typename T>
+    void operator()(T* pointer) const noexcept { FreeFunction(pointer); }
+};
+using SslContextPtr = std::unique_ptr<SSL_CTX, Deleter<SSL_CTX_free>>;
+using SslPtr = std::unique_ptr<SSL, Deleter<SSL_free>>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
+using PkeyContextPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX_free>>;
+using DigestContextPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;
+using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
+using BignumPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
+
+class UniqueFd {
+public:
+    UniqueFd() = default;
+    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+    UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    UniqueFd& operator=(UniqueFd&& other) noexcept {
+        if (this != &other) {
+            reset();
+            fd_ = std::exchange(other.fd_, -1);
+        }
+        return *this;
+    }
+    ~UniqueFd() { reset(); }
+
+    int get() const noexcept { return fd_; }
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+    void reset() noexcept {
+        if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    }
+
+private:
+    int fd_ = -1;
+};
+
+[[noreturn]] void throwSystemError(const std::string& what) {
+    throw std::system_error(errno, std::generic_category(), what);
+}
+
+[[noreturn]] void throwOpenSslError(const std::string& what) {
+    char detail[256] = "no OpenSSL error queued";
+    if (const unsigned long code = ERR_get_error()) ERR_error_string_n(code, detail, sizeof detail);
+    ERR_clear_error();
+    throw std::runtime_error(what + ": " + detail);
+}
+
+// ---------------------------------------------------------------------------
+// Text helpers
+
+char asciiLower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return asciiLower(x) == asciiLower(y); });
+}
+
+std::string_view trimWhitespace(std::string_view text) {
+    const auto isSpace = [](char c) { return c == ' ' || c == '\t'; };
+    while (!text.empty() && isSpace(text.front())) text.remove_prefix(1);
+    while (!text.empty() && isSpace(text.back())) text.remove_suffix(1);
+    return text;
+}
+
+// True when the comma-separated header value lists `token` (e.g. Connection: keep-alive, close).
+bool listsToken(std::string_view headerValue, std::string_view token) {
+    while (true) {
+        const std::size_t comma = headerValue.find(',');
+        if (equalsIgnoreCase(trimWhitespace(headerValue.substr(0, comma)), token)) return true;
+        if (comma == std::string_view::npos) return false;
+        headerValue.remove_prefix(comma + 1);
+    }
+}
+
+enum class Base64 {
+    Standard,  // "+/" with "=" padding, as in Basic auth
+    Url,       // "-_" unpadded, as in JWS
+};
+
+const char* base64Alphabet(Base64 variant) {
+    return variant == Base64::Standard ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                                       : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+}
+
+std::string base64UrlEncode(std::string_view bytes) {
+    const char* alphabet = base64Alphabet(Base64::Url);
+    std::string encoded;
+    encoded.reserve((bytes.size() + 2) / 3 * 4);
+    std::uint32_t bitBuffer = 0;
+    int bitCount = 0;
+    for (const char byte : bytes) {
+        bitBuffer = ((bitBuffer << 8) | static_cast<unsigned char>(byte)) & 0xFFFF;
+        bitCount += 8;
+        while (bitCount >= 6) {
+            bitCount -= 6;
+            encoded.push_back(alphabet[(bitBuffer >> bitCount) & 0x3F]);
+        }
+    }
+    if (bitCount > 0) encoded.push_back(alphabet[(bitBuffer << (6 - bitCount)) & 0x3F]);
+    return encoded;
+}
+
+// nullopt on any invalid input.
+std::optional<std::string> base64Decode(std::string_view text, Base64 variant) {
+    const char* alphabet = base64Alphabet(variant);
+    if (variant == Base64::Standard) {
+        if (text.size() % 4 != 0) return std::nullopt;
+        for (int i = 0; i < 2 && !text.empty() && text.back() == '='; ++i) text.remove_suffix(1);
+    }
+    std::string decoded;
+    decoded.reserve(text.size() * 3 / 4);
+    std::uint32_t bitBuffer = 0;
+    int bitCount = 0;
+    for (const char c : text) {
+        const char* position = c == '\0' ? nullptr : std::strchr(alphabet, c);
+        if (position == nullptr) return std::nullopt;
+        bitBuffer = ((bitBuffer << 6) | static_cast<std::uint32_t>(position - alphabet)) & 0xFFFF;
+        bitCount += 6;
+        if (bitCount >= 8) {
+            bitCount -= 8;
+            decoded.push_back(static_cast<char>((bitBuffer >> bitCount) & 0xFF));
+        }
+    }
+    if (bitCount >= 6) return std::nullopt;  // a lone trailing character cannot encode a byte
+    return decoded;
+}
+
+int hexDigitValue(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// Paths decode only %XX; form fields also turn '+' into a space.
+std::optional<std::string> percentDecode(std::string_view text, bool plusIsSpace) {
+    std::string decoded;
+    decoded.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '%') {
+            if (i + 2 >= text.size()) return std::nullopt;
+            const int high = hexDigitValue(text[i + 1]);
+            const int low = hexDigitValue(text[i + 2]);
+            if (high < 0 || low < 0) return std::nullopt;
+            decoded.push_back(static_cast<char>(high * 16 + low));
+            i += 2;
+        } else {
+            decoded.push_back(plusIsSpace && text[i] == '+' ? ' ' : text[i]);
+        }
+    }
+    return decoded;
+}
+
+using FormFields = std::vector<std::pair<std::string, std::string>>;
+
+std::optional<FormFields> parseFormUrlEncoded(std::string_view body) {
+    FormFields fields;
+    while (!body.empty()) {
+        const std::size_t ampersand = body.find('&');
+        const std::string_view field = body.substr(0, ampersand);
+        body = ampersand == std::string_view::npos ? std::string_view() : body.substr(ampersand + 1);
+        if (field.empty()) continue;
+        const std::size_t equals = field.find('=');
+        auto name = percentDecode(field.substr(0, equals), true);
+        auto value = percentDecode(equals == std::string_view::npos ? std::string_view() : field.substr(equals + 1), true);
+        if (!name || !value) return std::nullopt;
+        fields.emplace_back(std::move(*name), std::move(*value));
+    }
+    return fields;
+}
+
+struct ClientCredentials {
+    std::string clientId, secret;
+};
+
+// "Basic base64(clientId:secret)"; the Node SDK does not form-encode either part.
+std::optional<ClientCredentials> parseBasicCredentials(std::string_view authorization) {
+    authorization = trimWhitespace(authorization);
+    const std::size_t space = authorization.find(' ');
+    if (space == std::string_view::npos || !equalsIgnoreCase(authorization.substr(0, space), "Basic")) {
+        return std::nullopt;
+    }
+    const auto decoded = base64Decode(trimWhitespace(authorization.substr(space + 1)), Base64::Standard);
+    if (!decoded) return std::nullopt;
+    const std::size_t colon = decoded->find(':');
+    if (colon == std::string::npos) return std::nullopt;
+    return ClientCredentials{decoded->substr(0, colon), decoded->substr(colon + 1)};
+}
+
+// RFC 7231 IMF-fixdate, spelled out by hand because strftime follows the locale.
+std::string httpDate(std::chrono::system_clock::time_point when) {
+    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    char text[96];
+    std::snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[utc.tm_wday], utc.tm_mday,
+                  kMonths[utc.tm_mon], utc.tm_year + 1900, utc.tm_hour, utc.tm_min, utc.tm_sec);
+    return text;
+}
+
+std::string_view reasonPhrase(int status) {
+    switch (status) {
+        case 100: return "Continue";
+        case 200: return "OK";
+        case 201: return "Created";
+        case 204: return "No Content";
+        case 301: return "Moved Permanently";
+        case 302: return "Found";
+        case 303: return "See Other";
+        case 307: return "Temporary Redirect";
+        case 308: return "Permanent Redirect";
+        case 400: return "Bad Request";
+        case 401: return "Unauthorized";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 408: return "Request Timeout";
+        case 411: return "Length Required";
+        case 413: return "Content Too Large";
+        case 429: return "Too Many Requests";
+        case 431: return "Request Header Fields Too Large";
+        case 500: return "Internal Server Error";
+        case 502: return "Bad Gateway";
+        case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
+        default: return "Unknown";
+    }
+}
+
+// ---------------------------------------------------------------------------
+// HTTP messages
+
+struct Response {
+    int status = 200;
+    Headers headers;  // besides Date, Content-Length and Connection
+    std::string body;
+};
+
+std::string serializeHead(const Response& response, bool keepAlive) {
+    std::string head = "HTTP/1.1 " + std::to_string(response.status) + " ";
+    head += reasonPhrase(response.status);
+    head += "\r\nDate: " + httpDate(std::chrono::system_clock::now());
+    head += "\r\nContent-Length: " + std::to_string(response.body.size());
+    head += keepAlive ? "\r\nConnection: keep-alive" : "\r\nConnection: close";
+    for (const auto& [name, value] : response.headers) head += "\r\n" + name + ": " + value;
+    head += "\r\n\r\n";
+    return head;
+}
+
+Response jsonResponse(int status, const nlohmann::json& body) {
+    // `replace` keeps stray non-UTF-8 bytes (e.g. from a decoded path) from throwing.
+    return {status, {{"Content-Type", "application/json"}}, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+}
+
+Response errorResponse(int status, std::string_view error, std::string_view description) {
+    return jsonResponse(status, {{"error", error}, {"error_description", description}});
+}
+
+std::optional<RecordedRequest> parseRequestHead(std::string_view head) {
+    const std::size_t requestLineEnd = head.find("\r\n");
+    const std::string_view requestLine = head.substr(0, requestLineEnd);
+    const std::size_t firstSpace = requestLine.find(' ');
+    const std::size_t secondSpace = requestLine.find(' ', firstSpace + 1);
+    if (firstSpace == std::string_view::npos || secondSpace == std::string_view::npos ||
+        requestLine.find(' ', secondSpace + 1) != std::string_view::npos || firstSpace == 0 ||
+        secondSpace == firstSpace + 1) {
+        return std::nullopt;
+    }
+    RecordedRequest request;
+    request.method = requestLine.substr(0, firstSpace);
+    request.target = requestLine.substr(firstSpace + 1, secondSpace - firstSpace - 1);
+    request.version = requestLine.substr(secondSpace + 1);
+    if (request.version != "HTTP/1.1" && request.version != "HTTP/1.0") return std::nullopt;
+
+    std::string_view rest = requestLineEnd == std::string_view::npos ? std::string_view() : head.substr(requestLineEnd + 2);
+    while (!rest.empty()) {
+        const std::size_t lineEnd = rest.find("\r\n");
+        const std::string_view line = rest.substr(0, lineEnd);
+        rest = lineEnd == std::string_view::npos ? std::string_view() : rest.substr(lineEnd + 2);
+        const std::size_t colon = line.find(':');
+        // Rejects obsolete line folding (a leading space) and whitespace before the colon.
+        if (colon == std::string_view::npos || colon == 0 ||
+            line.substr(0, colon).find_first_of(" \t") != std::string_view::npos) {
+            return std::nullopt;
+        }
+        request.headers.emplace_back(line.substr(0, colon), trimWhitespace(line.substr(colon + 1)));
+    }
+    return request;
+}
+
+enum class Endpoint { Token, PublicKey };
+
+struct Route {
+    Endpoint endpoint;
+    std::string appId;  // percent-decoded
+};
+
+std::optional<Route> routeOf(std::string_view target) {
+    std::string_view path = target.substr(0, target.find('?'));
+    if (path.substr(0, kAppsPath.size()) != kAppsPath) return std::nullopt;
+    path.remove_prefix(kAppsPath.size());
+    const std::size_t slash = path.find('/');
+    if (slash == 0 || slash == std::string_view::npos) return std::nullopt;
+    const std::string_view endpointName = path.substr(slash + 1);
+    Endpoint endpoint;
+    if (endpointName == "token") {
+        endpoint = Endpoint::Token;
+    } else if (endpointName == "publickey") {
+        endpoint = Endpoint::PublicKey;
+    } else {
+        return std::nullopt;
+    }
+    auto appId = percentDecode(path.substr(0, slash), false);
+    if (!appId) return std::nullopt;
+    return Route{endpoint, std::move(*appId)};
+}
+
+// ---------------------------------------------------------------------------
+// Waiting that the server's stop can interrupt
+
+// Level-triggered "the server is stopping" flag that poll() can watch next to sockets.
+class StopSignal {
+public:
+    StopSignal() {
+        int ends[2];
+        if (pipe2(ends, O_CLOEXEC) != 0) throwSystemError("pipe2");
+        readEnd_ = UniqueFd(ends[0]);
+        writeEnd_ = UniqueFd(ends[1]);
+    }
+    // The byte is never read, so the pipe stays readable for every poller.
+    void raise() const noexcept {
+        while (::write(writeEnd_.get(), "x", 1) < 0 && errno == EINTR) {
+        }
+    }
+    int pollFd() const noexcept { return readEnd_.get(); }
+
+    // Blocks until `fd` is readable or hung up; false once the server is stopping.
+    bool waitReadable(int fd) const noexcept {
+        pollfd fds[2] = {{readEnd_.get(), POLLIN, 0}, {fd, POLLIN, 0}};
+        while (::poll(fds, 2, -1) < 0) {
+            if (errno != EINTR) return false;
+        }
+        return fds[0].revents == 0;
+    }
+
+    // False (early) once the server is stopping.
+    bool sleepFor(std::chrono::milliseconds duration) const noexcept {
+        const auto deadline = std::chrono::steady_clock::now() + duration;
+        pollfd stop{readEnd_.get(), POLLIN, 0};
+        while (true) {
+            const auto remaining = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (remaining.count() <= 0) return true;
+            if (::poll(&stop, 1, static_cast<int>(std::min<long long>(remaining.count(), INT_MAX))) > 0) return false;
+        }
+    }
+
+private:
+    UniqueFd readEnd_, writeEnd_;
+};
+
+// One accepted connection's byte stream, plain or TLS. Sockets stay blocking:
+// waits go through StopSignal, and on stop the server shutdown()s every socket
+// so calls already inside recv/send/SSL_* return too.
+class Stream {
+public:
+    Stream(int fd, SSL* ssl, const StopSignal& stop) : fd_(fd), ssl_(ssl), stop_(stop) {}
+
+    // Bytes read; 0 when the peer closed, on error, or when the server is stopping.
+    std::size_t read(char* buffer, std::size_t capacity) {
+        const bool decryptedBytesWaiting = ssl_ != nullptr && SSL_pending(ssl_) > 0;
+        if (!decryptedBytesWaiting && !stop_.waitReadable(fd_)) return 0;
+        if (ssl_ != nullptr) {
+            const int count = SSL_read(ssl_, buffer, static_cast<int>(std::min<std::size_t>(capacity, INT_MAX)));
+            return count > 0 ? static_cast<std::size_t>(count) : 0;
+        }
+        while (true) {
+            const ssize_t count = ::recv(fd_, buffer, capacity, 0);
+            if (count < 0 && errno == EINTR) continue;
+            return count > 0 ? static_cast<std::size_t>(count) : 0;
+        }
+    }
+
+    bool write(std::string_view bytes) {
+        while (!bytes.empty()) {
+            const std::size_t chunk = std::min<std::size_t>(bytes.size(), INT_MAX);
+            ssize_t written;
+            if (ssl_ != nullptr) {
+                written = SSL_write(ssl_, bytes.data(), static_cast<int>(chunk));
+            } else {
+                written = ::send(fd_, bytes.data(), chunk, MSG_NOSIGNAL);
+                if (written < 0 && errno == EINTR) continue;
+            }
+            if (written <= 0) return false;
+            bytes.remove_prefix(static_cast<std::size_t>(written));
+        }
+        return true;
+    }
+
+    // Discards input until the peer closes or the server stops.
+    void drainUntilClosed() {
+        char buffer[4096];
+        while (read(buffer, sizeof buffer) > 0) {
+        }
+    }
+
+    const StopSignal& stop() const { return stop_; }
+
+private:
+    int fd_;
+    SSL* ssl_;
+    const StopSignal& stop_;
+};
+
+// ---------------------------------------------------------------------------
+// Keys, TLS and JWS
+
+struct SigningKey {
+    PkeyPtr key;
+    std::string publicKeyPem;
+    std::string jwkJson;
+};
+
+PkeyPtr generateRsaKey() {
+    PkeyContextPtr context(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+    EVP_PKEY* key = nullptr;
+    if (!context || EVP_PKEY_keygen_init(context.get()) != 1 ||
+        EVP_PKEY_CTX_set_rsa_keygen_bits(context.get(), 2048) != 1 || EVP_PKEY_generate(context.get(), &key) != 1) {
+        throwOpenSslError("RSA key generation failed");
+    }
+    return PkeyPtr(key);
+}
+
+std::string publicKeyToPem(EVP_PKEY* key) {
+    BioPtr bio(BIO_new(BIO_s_mem()));
+    if (!bio || PEM_write_bio_PUBKEY(bio.get(), key) != 1) throwOpenSslError("PEM_write_bio_PUBKEY failed");
+    char* data = nullptr;
+    const long size = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<std::size_t>(size));
+}
+
+std::string rsaParameterBase64Url(EVP_PKEY* key, const char* parameterName) {
+    BIGNUM* raw = nullptr;
+    if (EVP_PKEY_get_bn_param(key, parameterName, &raw) != 1) throwOpenSslError("EVP_PKEY_get_bn_param failed");
+    const BignumPtr number(raw);
+    std::string bytes(static_cast<std::size_t>(BN_num_bytes(number.get())), '\0');
+    BN_bn2bin(number.get(), reinterpret_cast<unsigned char*>(bytes.data()));
+    return base64UrlEncode(bytes);
+}
+
+const SigningKey& processSigningKey() {
+    static const SigningKey signingKey = [] {
+        SigningKey generated{generateRsaKey(), {}, {}};
+        generated.publicKeyPem = publicKeyToPem(generated.key.get());
+        generated.jwkJson = nlohmann::json{{"kty", "RSA"},
+                                           {"n", rsaParameterBase64Url(generated.key.get(), OSSL_PKEY_PARAM_RSA_N)},
+                                           {"e", rsaParameterBase64Url(generated.key.get(), OSSL_PKEY_PARAM_RSA_E)}}
+                                .dump();
+        return generated;
+    }();
+    return signingKey;
+}
+
+SslContextPtr makeTlsContext(const std::string& certFile, const std::string& keyFile) {
+    if (certFile.empty() && keyFile.empty()) return nullptr;
+    if (certFile.empty() || keyFile.empty()) {
+        throw std::invalid_argument("McaTestServer: tlsCertFile and tlsKeyFile must be set together");
+    }
+    SslContextPtr context(SSL_CTX_new(TLS_server_method()));
+    if (!context) throwOpenSslError("SSL_CTX_new failed");
+    if (SSL_CTX_use_certificate_chain_file(context.get(), certFile.c_str()) != 1) {
+        throwOpenSslError("cannot load TLS certificate " + certFile);
+    }
+    if (SSL_CTX_use_PrivateKey_file(context.get(), keyFile.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(context.get()) != 1) {
+        throwOpenSslError("cannot load TLS key " + keyFile);
+    }
+    return context;
+}
+
+std::string signRs256(EVP_PKEY* key, std::string_view input) {
+    const DigestContextPtr context(EVP_MD_CTX_new());
+    std::size_t length = 0;
+    const auto* data = reinterpret_cast<const unsigned char*>(input.data());
+    if (!context || EVP_DigestSignInit(context.get(), nullptr, EVP_sha256(), nullptr, key) != 1 ||
+        EVP_DigestSign(context.get(), nullptr, &length, data, input.size()) != 1) {
+        throwOpenSslError("EVP_DigestSign failed");
+    }
+    std::string signature(length, '\0');
+    if (EVP_DigestSign(context.get(), reinterpret_cast<unsigned char*>(signature.data()), &length, data, input.size()) != 1) {
+        throwOpenSslError("EVP_DigestSign failed");
+    }
+    signature.resize(length);
+    return signature;
+}
+
+struct CompactJws {
+    std::string_view header, payload, signature, signingInput;
+};
+
+std::optional<CompactJws> splitCompactJws(std::string_view jws) {
+    const std::size_t firstDot = jws.find('.');
+    if (firstDot == std::string_view::npos) return std::nullopt;
+    const std::size_t secondDot = jws.find('.', firstDot + 1);
+    if (secondDot == std::string_view::npos || jws.find('.', secondDot + 1) != std::string_view::npos) {
+        return std::nullopt;
+    }
+    return CompactJws{jws.substr(0, firstDot), jws.substr(firstDot + 1, secondDot - firstDot - 1),
+                      jws.substr(secondDot + 1), jws.substr(0, secondDot)};
+}
+
+bool verifyRs256Signature(const CompactJws& jws, const std::string& publicKeyPem) {
+    const auto header = base64Decode(jws.header, Base64::Url);
+    const auto signature = base64Decode(jws.signature, Base64::Url);
+    if (!header || !signature) return false;
+    const auto headerJson = nlohmann::json::parse(*header, nullptr, false);
+    if (!headerJson.is_object() || headerJson.value("alg", "") != "RS256") return false;
+
+    const BioPtr bio(BIO_new_mem_buf(publicKeyPem.data(), static_cast<int>(publicKeyPem.size())));
+    const PkeyPtr key(bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+    const DigestContextPtr context(EVP_MD_CTX_new());
+    return key && context && EVP_DigestVerifyInit(context.get(), nullptr, EVP_sha256(), nullptr, key.get()) == 1 &&
+           EVP_DigestVerify(context.get(), reinterpret_cast<const unsigned char*>(signature->data()), signature->size(),
+                            reinterpret_cast<const unsigned char*>(jws.signingInput.data()), jws.signingInput.size()) == 1;
+}
+
+UniqueFd listenOnLoopback(std::uint16_t port) {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) throwSystemError("socket");
+    const int on = 1;
+    // Lets a test restart a server on the port of one it just stopped (TIME_WAIT).
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+        throwSystemError("bind 127.0.0.1:" + std::to_string(port));
+    }
+    if (::listen(fd.get(), kListenBacklog) != 0) throwSystemError("listen");
+    return fd;
+}
+
+std::uint16_t boundPort(int fd) {
+    sockaddr_in address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) throwSystemError("getsockname");
+    return ntohs(address.sin_port);
+}
+
+Reply serviceUnavailableReply() {
+    Reply reply;
+    reply.action = Action::Status;
+    reply.status = 503;
+    reply.headers = {{"Content-Type", "application/json"}};
+    reply.body = R"({"error":"temporarily_unavailable","error_description":"injected by setFailEvery"})";
+    return reply;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+std::string RecordedRequest::header(std::string_view name) const {
+    for (const auto& [headerName, value] : headers) {
+        if (equalsIgnoreCase(headerName, name)) return value;
+    }
+    return {};
+}
+
+class McaTestServer::Impl {
+public:
+    explicit Impl(ServerOptions options)
+        : signingKey_(processSigningKey()),
+          tlsContext_(makeTlsContext(options.tlsCertFile, options.tlsKeyFile)),
+          listenFd_(listenOnLoopback(options.port)),
+          port_(boundPort(listenFd_.get())),
+          expiresIn_(options.expiresIn),
+          tokenPadding_(options.tokenPadding) {
+        acceptThread_ = std::thread([this] { acceptLoop(); });
+    }
+
+    ~Impl() {
+        stop_.raise();
+        acceptThread_.join();
+        listenFd_.reset();
+        // Threads blocked inside recv/send/SSL_* do not watch the stop signal.
+        for (const auto& connection : connections_) {
+            const std::lock_guard lock(connection->fdMutex);
+            if (connection->fd) ::shutdown(connection->fd.get(), SHUT_RDWR);
+        }
+        for (const auto& connection : connections_) connection->thread.join();
+    }
+
+    std::uint16_t port() const { return port_; }
+    std::string baseUrl() const {
+        return std::string(tlsContext_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) + "/imf-authserver";
+    }
+
+    void addClient(std::string appId, std::string clientId, std::string secret) {
+        const std::lock_guard lock(stateMutex_);
+        secrets_[{std::move(appId), std::move(clientId)}] = std::move(secret);
+    }
+    void setExpiresIn(long long seconds) {
+        const std::lock_guard lock(stateMutex_);
+        expiresIn_ = seconds;
+    }
+    void setTokenPadding(std::size_t bytes) {
+        const std::lock_guard lock(stateMutex_);
+        tokenPadding_ = bytes;
+    }
+    void setDelay(std::chrono::milliseconds delay) {
+        const std::lock_guard lock(stateMutex_);
+        delay_ = delay;
+    }
+    void pushReply(Reply reply) {
+        const std::lock_guard lock(stateMutex_);
+        scriptedReplies_.push_back(std::move(reply));
+    }
+    void setDefaultReply(std::optional<Reply> reply) {
+        const std::lock_guard lock(stateMutex_);
+        defaultReply_ = std::move(reply);
+    }
+    void setFailEvery(unsigned n) {
+        const std::lock_guard lock(stateMutex_);
+        failEvery_ = n;
+    }
+    std::size_t tokenRequests() const {
+        const std::lock_guard lock(stateMutex_);
+        return tokenRequests_;
+    }
+    std::size_t connectionsAccepted() const { return connectionsAccepted_; }
+    std::size_t openConnections() const { return openConnections_; }
+    std::vector<RecordedRequest> requests() const {
+        const std::lock_guard lock(stateMutex_);
+        return requests_;
+    }
+    void clearRequests() {
+        const std::lock_guard lock(stateMutex_);
+        requests_.clear();
+    }
+    std::string publicKeyPem() const { return signingKey_.publicKeyPem; }
+    std::string lastIssuedToken() const {
+        const std::lock_guard lock(stateMutex_);
+        return lastIssuedToken_;
+    }
+
+private:
+    struct Connection {
+        Connection(std::uint64_t connectionId, UniqueFd socket) : id(connectionId), fd(std::move(socket)) {}
+        const std::uint64_t id;
+        std::mutex fdMutex;  // the connection thread closes `fd` while the destructor may shutdown() it
+        UniqueFd fd;
+        std::thread thread;
+        std::atomic<bool> finished{false};
+    };
+
+    struct IncomingRequest {
+        RecordedRequest recorded;
+        bool keepAlive = true;
+    };
+
+    enum class ConnectionFate {
+        KeepOpen,  // wait for the next request
+        Close,     // orderly close (TLS close_notify)
+        Drop,      // close abruptly
+    };
+
+    void acceptLoop() {
+        // OpenSSL writes to sockets without MSG_NOSIGNAL: a client hanging up
+        // must not kill the test process. Connection threads inherit the mask.
+        sigset_t sigpipe;
+        sigemptyset(&sigpipe);
+        sigaddset(&sigpipe, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &sigpipe, nullptr);
+
+        while (stop_.waitReadable(listenFd_.get())) {
+            UniqueFd client(::accept4(listenFd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+            if (!client) {
+                // Out of descriptors or memory: back off rather than spin.
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) stop_.sleepFor(10ms);
+                continue;
+            }
+            const int on = 1;
+            ::setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);  // Trickle sends single bytes
+            reapFinishedConnections();
+            auto& connection = *connections_.emplace_back(std::make_unique<Connection>(++connectionsAccepted_, std::move(client)));
+            ++openConnections_;
+            connection.thread = std::thread([this, &connection] { serveConnection(connection); });
+        }
+    }
+
+    void reapFinishedConnections() {
+        for (auto it = connections_.begin(); it != connections_.end();) {
+            if ((*it)->finished) {
+                (*it)->thread.join();
+                it = connections_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+
+    void serveConnection(Connection& connection) {
+        try {
+            serveTransport(connection);
+        } catch (const std::exception& error) {
+            // Escaping the thread would terminate the whole test binary.
+            std::fprintf(stderr, "mca-test-server: connection %llu: %s\n",
+                         static_cast<unsigned long long>(connection.id), error.what());
+        }
+        {
+            const std::lock_guard lock(connection.fdMutex);
+            connection.fd.reset();
+        }
+        --openConnections_;
+        connection.finished = true;
+    }
+
+    void serveTransport(const Connection& connection) {
+        SslPtr ssl;
+        if (tlsContext_) {
+            ssl.reset(SSL_new(tlsContext_.get()));
+            if (!ssl || SSL_set_fd(ssl.get(), connection.fd.get()) != 1 || SSL_accept(ssl.get()) != 1) {
+                ERR_clear_error();  // e.g. the client rejected our certificate: close quietly
+                return;
+            }
+        }
+        Stream stream(connection.fd.get(), ssl.get(), stop_);
+        if (serveHttp(stream, connection.id) == ConnectionFate::Close && ssl) SSL_shutdown(ssl.get());
+        ERR_clear_error();
+    }
+
+    ConnectionFate serveHttp(Stream& stream, std::uint64_t connectionId) {
+        std::string unread;  // bytes received past the previous request (pipelining)
+        while (true) {
+            std::optional<IncomingRequest> request = readRequest(stream, unread);
+            if (!request) return ConnectionFate::Close;
+            request->recorded.connectionId = connectionId;
+            {
+                const std::lock_guard lock(stateMutex_);
+                requests_.push_back(request->recorded);
+            }
+            const ConnectionFate fate = respond(stream, *request);
+            if (fate != ConnectionFate::KeepOpen) return fate;
+        }
+    }
+
+    // nullopt when the connection is finished: the peer closed, the server is
+    // stopping, or the request was unacceptable (its 4xx reply already sent).
+    std::optional<IncomingRequest> readRequest(Stream& stream, std::string& unread) {
+        char buffer[16 * 1024];
+        const auto receiveMore = [&] {
+            const std::size_t count = stream.read(buffer, sizeof buffer);
+            unread.append(buffer, count);
+            return count > 0;
+        };
+        const auto reject = [&](int status, std::string_view error, std::string_view description) {
+            sendResponse(stream, errorResponse(status, error, description), false);
+            return std::nullopt;
+        };
+
+        std::size_t headEnd;
+        while ((headEnd = unread.find("\r\n\r\n")) == std::string::npos) {
+            if (unread.size() >= kMaxRequestBytes) return reject(431, "invalid_request", "request headers too large");
+            if (!receiveMore()) return std::nullopt;
+        }
+        const std::size_t headSize = headEnd + 4;
+        if (headSize > kMaxRequestBytes) return reject(431, "invalid_request", "request headers too large");
+        std::optional<RecordedRequest> request = parseRequestHead(std::string_view(unread).substr(0, headEnd));
+        if (!request) return reject(400, "invalid_request", "malformed request head");
+        if (!request->header("Transfer-Encoding").empty()) {
+            return reject(411, "invalid_request", "only Content-Length request bodies are supported");
+        }
+
+        std::size_t bodySize = 0;
+        const std::string contentLength = request->header("Content-Length");
+        if (!contentLength.empty()) {
+            const auto [end, error] = std::from_chars(contentLength.data(), contentLength.data() + contentLength.size(), bodySize);
+            if (error == std::errc::result_out_of_range) {
+                bodySize = SIZE_MAX;
+            } else if (error != std::errc() || end != contentLength.data() + contentLength.size()) {
+                return reject(400, "invalid_request", "malformed Content-Length");
+            }
+        }
+        if (bodySize > kMaxRequestBytes - headSize) return reject(413, "invalid_request", "request body too large");
+
+        const bool http11 = request->version == "HTTP/1.1";
+        if (http11 && unread.size() < headSize + bodySize && equalsIgnoreCase(request->header("Expect"), "100-continue")) {
+            if (!stream.write("HTTP/1.1 100 Continue\r\n\r\n")) return std::nullopt;
+        }
+        while (unread.size() < headSize + bodySize) {
+            if (!receiveMore()) return std::nullopt;
+        }
+        request->body = unread.substr(headSize, bodySize);
+        unread.erase(0, headSize + bodySize);
+
+        const std::string connection = request->header("Connection");
+        const bool keepAlive = http11 ? !listsToken(connection, "close") : listsToken(connection, "keep-alive");
+        return IncomingRequest{std::move(*request), keepAlive};
+    }
+
+    static ConnectionFate sendResponse(Stream& stream, const Response& response, bool keepAlive) {
+        if (!stream.write(serializeHead(response, keepAlive) + response.body)) return ConnectionFate::Drop;
+        return keepAlive ? ConnectionFate::KeepOpen : ConnectionFate::Close;
+    }
+
+    ConnectionFate respond(Stream& stream, const IncomingRequest& incoming) {
+        const RecordedRequest& request = incoming.recorded;
+        const std::optional<Route> route = routeOf(request.target);
+        if (!route) return sendResponse(stream, errorResponse(404, "not_found", "no such endpoint"), incoming.keepAlive);
+
+        const char* allowedMethod = route->endpoint == Endpoint::Token ? "POST" : "GET";
+        if (request.method != allowedMethod) {
+            Response response = errorResponse(405, "method_not_allowed", std::string(allowedMethod) + " only");
+            response.headers.emplace_back("Allow", allowedMethod);
+            return sendResponse(stream, response, incoming.keepAlive);
+        }
+        if (route->endpoint == Endpoint::PublicKey) {
+            return sendResponse(stream, Response{200, {{"Content-Type", "application/json"}}, signingKey_.jwkJson},
+                                incoming.keepAlive);
+        }
+        return answerTokenRequest(stream, incoming, route->appId);
+    }
+
+    // Counts the request and picks its behaviour (see the class comment in the header).
+    Reply nextTokenReply() {
+        const std::lock_guard lock(stateMutex_);
+        ++tokenRequests_;
+        Reply reply;
+        if (!scriptedReplies_.empty()) {
+            reply = std::move(scriptedReplies_.front());
+            scriptedReplies_.pop_front();
+        } else if (failEvery_ != 0 && tokenRequests_ % failEvery_ == 0) {
+            reply = serviceUnavailableReply();
+        } else if (defaultReply_) {
+            reply = *defaultReply_;
+        }
+        reply.delay += delay_;
+        return reply;
+    }
+
+    ConnectionFate answerTokenRequest(Stream& stream, const IncomingRequest& incoming, const std::string& appId) {
+        const Reply reply = nextTokenReply();
+        if (!stream.stop().sleepFor(reply.delay)) return ConnectionFate::Drop;
+
+        const bool keepAlive = incoming.keepAlive;
+        switch (reply.action) {
+            case Action::Normal:
+                return sendResponse(stream, protocolTokenResponse(incoming.recorded, appId, reply), keepAlive);
+            case Action::Status:
+                return sendResponse(stream, Response{reply.status, reply.headers, reply.body}, keepAlive);
+            case Action::RawBody: {
+                Response response{200, {{"Content-Type", "application/json"}}, reply.body};
+                response.headers.insert(response.headers.end(), reply.headers.begin(), reply.headers.end());
+                return sendResponse(stream, response, keepAlive);
+            }
+            case Action::Redirect: {
+                Response response{reply.status == 200 ? 302 : reply.status, {{"Location", reply.location}}, {}};
+                response.headers.insert(response.headers.end(), reply.headers.begin(), reply.headers.end());
+                return sendResponse(stream, response, keepAlive);
+            }
+            case Action::DropBeforeReply:
+                return ConnectionFate::Drop;
+            case Action::DropMidReply: {
+                const Response response = protocolTokenResponse(incoming.recorded, appId, reply);
+                stream.write(serializeHead(response, keepAlive) + response.body.substr(0, response.body.size() / 2));
+                return ConnectionFate::Drop;
+            }
+            case Action::Trickle: {
+                const Response response = protocolTokenResponse(incoming.recorded, appId, reply);
+                const std::string bytes = serializeHead(response, keepAlive) + response.body;
+                for (std::size_t i = 0; i < bytes.size(); ++i) {
+                    if (i > 0 && !stream.stop().sleepFor(reply.trickleInterval)) return ConnectionFate::Drop;
+                    if (!stream.write(std::string_view(bytes).substr(i, 1))) return ConnectionFate::Drop;
+                }
+                return keepAlive ? ConnectionFate::KeepOpen : ConnectionFate::Close;
+            }
+            case Action::Hang:
+                stream.drainUntilClosed();
+                return ConnectionFate::Drop;
+        }
+        return ConnectionFate::Drop;
+    }
+
+    // The protocol's answer, adjusted by a Normal-style reply (status override, extra headers, expires_in).
+    Response protocolTokenResponse(const RecordedRequest& request, const std::string& appId, const Reply& reply) {
+        Response response = tokenEndpointAnswer(request, appId, reply);
+        if (reply.status != 200) response.status = reply.status;
+        response.headers.insert(response.headers.end(), reply.headers.begin(), reply.headers.end());
+        return response;
+    }
+
+    Response tokenEndpointAnswer(const RecordedRequest& request, const std::string& appId, const Reply& reply) {
+        const std::optional<ClientCredentials> credentials = parseBasicCredentials(request.header("Authorization"));
+        if (!credentials || !isRegisteredClient(appId, *credentials)) {
+            Response response = errorResponse(401, "invalid_client", "unknown client or wrong secret");
+            response.headers.emplace_back("WWW-Authenticate", R"(Basic realm="imf-authserver")");
+            return response;
+        }
+        const std::optional<FormFields> form = parseFormUrlEncoded(request.body);
+        if (!form) return errorResponse(400, "invalid_request", "malformed form body");
+        std::vector<std::string_view> grantTypes;
+        for (const auto& [name, value] : *form) {
+            if (name == "grant_type") grantTypes.push_back(value);
+        }
+        if (grantTypes.empty()) return errorResponse(400, "invalid_request", "missing grant_type");
+        if (grantTypes.size() > 1) return errorResponse(400, "invalid_request", "repeated grant_type");
+        if (grantTypes.front() != "client_credentials") {
+            return errorResponse(400, "unsupported_grant_type", "only client_credentials is supported");
+        }
+
+        const auto [token, expiresIn] = issueToken(appId, credentials->clientId, reply.expiresIn);
+        nlohmann::json body = {{"access_token", token}, {"token_type", "Bearer"}};
+        if (!reply.omitExpiresIn) body["expires_in"] = expiresIn;
+        Response response = jsonResponse(200, body);
+        response.headers.emplace_back("Cache-Control", "no-store");
+        return response;
+    }
+
+    bool isRegisteredClient(const std::string& appId, const ClientCredentials& credentials) const {
+        const std::lock_guard lock(stateMutex_);
+        const auto found = secrets_.find({appId, credentials.clientId});
+        return found != secrets_.end() && found->second == credentials.secret;
+    }
+
+    struct IssuedToken {
+        std::string jwt;
+        long long expiresIn;
+    };
+
+    IssuedToken issueToken(const std::string& appId, const std::string& clientId, std::optional<long long> expiresInOverride) {
+        long long expiresIn;
+        std::size_t padding;
+        std::uint64_t tokenNumber;
+        {
+            const std::lock_guard lock(stateMutex_);
+            expiresIn = expiresInOverride.value_or(expiresIn_);
+            padding = tokenPadding_;
+            tokenNumber = ++tokensIssued_;
+        }
+        const long long now =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+        nlohmann::json payload = {{"iss", "mca-test-server"}, {"aud", appId},           {"prn", clientId},
+                                  {"iat", now},               {"exp", now + expiresIn}, {"jti", std::to_string(tokenNumber)}};
+        if (padding > 0) payload["pad"] = std::string(padding, 'x');
+
+        const std::string signingInput =
+            base64UrlEncode(kJwtHeader) + "." +
+            base64UrlEncode(payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        std::string jwt = signingInput + "." + base64UrlEncode(signRs256(signingKey_.key.get(), signingInput));
+        {
+            const std::lock_guard lock(stateMutex_);
+            lastIssuedToken_ = jwt;
+        }
+        return {std::move(jwt), expiresIn};
+    }
+
+    const SigningKey& signingKey_;
+    const SslContextPtr tlsContext_;  // null = plain HTTP
+    const StopSignal stop_;
+    UniqueFd listenFd_;
+    const std::uint16_t port_;
+    std::thread acceptThread_;
+    std::list<std::unique_ptr<Connection>> connections_;  // used by the accept thread, then by the destructor
+    std::atomic<std::size_t> connectionsAccepted_{0};
+    std::atomic<std::size_t> openConnections_{0};
+
+    mutable std::mutex stateMutex_;  // guards everything below
+    std::map<std::pair<std::string, std::string>, std::string> secrets_;  // (appId, clientId) -> secret
+    long long expiresIn_;
+    std::size_t tokenPadding_;
+    std::chrono::milliseconds delay_{0};
+    std::deque<Reply> scriptedReplies_;
+    std::optional<Reply> defaultReply_;
+    unsigned failEvery_ = 0;
+    std::size_t tokenRequests_ = 0;
+    std::uint64_t tokensIssued_ = 0;
+    std::vector<RecordedRequest> requests_;
+    std::string lastIssuedToken_;
+};
+
+McaTestServer::McaTestServer(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+McaTestServer::~McaTestServer() = default;
+
+std::uint16_t McaTestServer::port() const { return impl_->port(); }
+std::string McaTestServer::baseUrl() const { return impl_->baseUrl(); }
+void McaTestServer::addClient(std::string appId, std::string clientId, std::string secret) {
+    impl_->addClient(std::move(appId), std::move(clientId), std::move(secret));
+}
+void McaTestServer::setExpiresIn(long long seconds) { impl_->setExpiresIn(seconds); }
+void McaTestServer::setTokenPadding(std::size_t bytes) { impl_->setTokenPadding(bytes); }
+void McaTestServer::setDelay(std::chrono::milliseconds d) { impl_->setDelay(d); }
+void McaTestServer::pushReply(Reply r) { impl_->pushReply(std::move(r)); }
+void McaTestServer::setDefaultReply(std::optional<Reply> r) { impl_->setDefaultReply(std::move(r)); }
+void McaTestServer::setFailEvery(unsigned n) { impl_->setFailEvery(n); }
+std::size_t McaTestServer::tokenRequests() const { return impl_->tokenRequests(); }
+std::size_t McaTestServer::connectionsAccepted() const { return impl_->connectionsAccepted(); }
+std::size_t McaTestServer::openConnections() const { return impl_->openConnections(); }
+std::vector<RecordedRequest> McaTestServer::requests() const { return impl_->requests(); }
+void McaTestServer::clearRequests() { impl_->clearRequests(); }
+std::string McaTestServer::publicKeyPem() const { return impl_->publicKeyPem(); }
+std::string McaTestServer::lastIssuedToken() const { return impl_->lastIssuedToken(); }
+
+bool verifyRs256Jwt(const std::string& jwt, const std::string& publicKeyPem) {
+    const std::optional<CompactJws> jws = splitCompactJws(jwt);
+    const bool valid = jws && verifyRs256Signature(*jws, publicKeyPem);
+    ERR_clear_error();  // a failed check leaves errors queued on this thread
+    return valid;
+}
+
+nlohmann::json decodeJwtPayload(const std::string& jwt) {
+    const std::optional<CompactJws> jws = splitCompactJws(jwt);
+    if (!jws) throw std::invalid_argument("not a compact JWS: " + jwt.substr(0, 64));
+    const std::optional<std::string> payload = base64Decode(jws->payload, Base64::Url);
+    if (!payload) throw std::invalid_argument("JWT payload is not base64url");
+    return nlohmann::json::parse(*payload);
+}
+
+}  // namespace mca::test

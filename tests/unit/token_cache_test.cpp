@@ -1,0 +1,200 @@
+#include <mca/auth_client.hpp>
+
+#include <gtest/gtest.h>
+
+namespace mca::detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+CacheKey keyOf(const std::string& name) { return Sha256().field(name).finish(); }
+
+struct CacheProbe {
+    TokenCache& cache;
+    SteadyTime now;
+
+    TokenCache::Acquired acquire(const CacheKey& key, std::string* header = nullptr) {
+        std::string out;
+        TokenCache::Waiter waiter;
+        const auto result = cache.acquire(key, now, out, waiter);
+        if (header) *header = out;
+        return result;
+    }
+    // A fetch completes now with a token of the given lifetime; jitter 0 = latest refresh start.
+    void store(const CacheKey& key, const std::string& header, Seconds lifetime = 3600s) {
+        for (auto& waiter : cache.completeWithToken(key, header, lifetime, now, 0.0)) waiter.set_value(header);
+    }
+    void fill(const CacheKey& key, const std::string& header) {
+        EXPECT_EQ(acquire(key), TokenCache::Acquired::Fetch);
+        store(key, header);
+    }
+};
+
+}  // namespace
+
+TEST(TokenSchedule, ScalesTheSkewAndTheWindowWithTheLifetime) {
+    const SteadyTime t0{};
+    // One hour: 30 s skew, 5 min window, refresh starts between 2.5 and 5 min before staleAt.
+    auto hour = scheduleToken(t0, 3600s, 0.0);
+    EXPECT_EQ(hour.staleAt, t0 + 3570s);
+    EXPECT_EQ(hour.refreshAt, t0 + 3570s - 150s);
+    EXPECT_EQ(scheduleToken(t0, 3600s, 1.0).refreshAt, t0 + 3570s - 300s);
+    // Ten seconds: 1 s skew, window of a quarter of the usable 9 s.
+    auto shortLived = scheduleToken(t0, 10s, 1.0);
+    EXPECT_EQ(shortLived.staleAt, t0 + 9s);
+    EXPECT_EQ(shortLived.refreshAt, t0 + 9s - 2250ms);
+    EXPECT_LT(scheduleToken(t0, 10s, 0.5).refreshAt, scheduleToken(t0, 10s, 0.0).refreshAt);
+    // Zero lifetime: stale at once, never served from the cache.
+    EXPECT_EQ(scheduleToken(t0, 0s, 0.3).staleAt, t0);
+}
+
+TEST(TokenCache, MissThenSingleFlightThenHit) {
+    TokenCache cache(10);
+    CacheProbe probe{cache, SteadyTime{} + 1h};
+    const auto key = keyOf("a");
+    TokenCache::Waiter first, second;
+    auto firstFuture = first.get_future();
+    auto secondFuture = second.get_future();
+    std::string header;
+    EXPECT_EQ(cache.acquire(key, probe.now, header, first), TokenCache::Acquired::Fetch);
+    EXPECT_EQ(cache.acquire(key, probe.now, header, second), TokenCache::Acquired::Joined);
+    EXPECT_EQ(cache.size(), 0u);  // a fetch in flight is not a token
+    probe.store(key, "Bearer A");
+    EXPECT_EQ(firstFuture.get(), "Bearer A");
+    EXPECT_EQ(secondFuture.get(), "Bearer A");
+    EXPECT_EQ(probe.acquire(key, &header), TokenCache::Acquired::Hit);
+    EXPECT_EQ(header, "Bearer A");
+    EXPECT_EQ(cache.size(), 1u);
+}
+
+TEST(TokenCache, RefreshWindowStartsExactlyOneBackgroundRefresh) {
+    TokenCache cache(10);
+    CacheProbe probe{cache, SteadyTime{} + 1h};
+    const auto key = keyOf("a");
+    probe.fill(key, "Bearer old");
+    probe.now += 3600s - 30s - 150s;  // refreshAt with jitter 0
+    std::string header;
+    EXPECT_EQ(probe.acquire(key, &header), TokenCache::Acquired::HitRefresh);
+    EXPECT_EQ(header, "Bearer old");
+    EXPECT_EQ(probe.acquire(key, &header), TokenCache::Acquired::Hit);  // refresh already in flight
+    EXPECT_EQ(header, "Bearer old");
+    probe.store(key, "Bearer new");
+    EXPECT_EQ(probe.acquire(key, &header), TokenCache::Acquired::Hit);
+    EXPECT_EQ(header, "Bearer new");
+}
+
+TEST(TokenCache, FailedRefreshKeepsTheOldTokenAndBacksOff) {
+    TokenCache cache(10);
+    CacheProbe probe{cache, SteadyTime{} + 1h};
+    const auto key = keyOf("a");
+    probe.fill(key, "Bearer old");
+    probe.now += 3450s;  // past refreshAt (3420 s with jitter 0)
+    EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::HitRefresh);
+    EXPECT_TRUE(cache.completeWithError(key, probe.now).empty());
+    std::string header;
+    EXPECT_EQ(probe.acquire(key, &header), TokenCache::Acquired::Hit);  // backing off: no new refresh
+    EXPECT_EQ(header, "Bearer old");
+    probe.now += refreshRetryDelay(1);
+    EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::HitRefresh);
+}
+
+TEST(TokenCache, NeverHandsOutAStaleToken) {
+    TokenCache cache(10);
+    CacheProbe probe{cache, SteadyTime{} + 1h};
+    const auto key = keyOf("a");
+    probe.fill(key, "Bearer old");
+    probe.now += 3570s;  // staleAt
+    EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Fetch);
+    EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Joined);
+}
+
+TEST(TokenCache, StaleTokenWithRefreshInFlightMakesCallersWait) {
+    TokenCache cache(10);
+    CacheProbe probe{cache, SteadyTime{} + 1h};
+    const auto key = keyOf("a");
+    probe.fill(key, "Bearer old");
+    probe.now += 3500s;
+    EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::HitRefresh);
+    probe.now += 100s;  // past staleAt while the refresh is still out
+    TokenCache::Waiter waiter;
+    auto future = waiter.get_future();
+    std::string header;
+    EXPECT_EQ(cache.acquire(key, probe.now, header, waiter), TokenCache::Acquired::Joined);
+    auto failed = cache.completeWithError(key, probe.now);
+    ASSERT_EQ(failed.size(), 1u);  // the refresh failed and the token is stale: the waiter fails
+    EXPECT_EQ(cache.size(), 0u);
+}
+
+TEST(TokenCache, EvictsTheLeastRecentlyUsedToken) {
+    TokenCache cache(3);
+    CacheProbe probe{cache, SteadyTime{} + 1h};
+    const auto a = keyOf("a"), b = keyOf("b"), c = keyOf("c"), d = keyOf("d");
+    for (const auto& key : {a, b, c}) {
+        probe.fill(key, "Bearer");
+        probe.now += 1s;
+    }
+    EXPECT_EQ(probe.acquire(a), TokenCache::Acquired::Hit);  // a is now the most recent; b the least
+    probe.now += 1s;
+    probe.fill(d, "Bearer");
+    EXPECT_EQ(cache.size(), 3u);
+    EXPECT_TRUE(cache.contains(a));
+    EXPECT_FALSE(cache.contains(b));
+    EXPECT_TRUE(cache.contains(c));
+    EXPECT_TRUE(cache.contains(d));
+    probe.now += 1s;
+    probe.fill(b, "Bearer");
+    EXPECT_FALSE(cache.contains(c));
+}
+
+TEST(TokenCache, DoesNotEvictAnEntryWhoseRefreshIsInFlight) {
+    TokenCache cache(2);
+    CacheProbe probe{cache, SteadyTime{} + 1h};
+    const auto a = keyOf("a"), b = keyOf("b"), c = keyOf("c");
+    probe.fill(a, "Bearer");
+    probe.fill(b, "Bearer");
+    probe.now += 3500s;  // both in their refresh window
+    EXPECT_EQ(probe.acquire(a), TokenCache::Acquired::HitRefresh);  // a's refresh stays in flight
+    probe.now += 1s;
+    EXPECT_EQ(probe.acquire(b), TokenCache::Acquired::HitRefresh);
+    probe.store(b, "Bearer");  // b refreshed and more recent: a is the least recently used
+    probe.now += 1s;
+    probe.fill(c, "Bearer");
+    EXPECT_TRUE(cache.contains(a));  // spared: its refresh is in flight
+    EXPECT_FALSE(cache.contains(b));
+    EXPECT_TRUE(cache.contains(c));
+}
+
+TEST(TokenCache, SizeZeroCachesNothingButStillSharesAFetch) {
+    TokenCache cache(0);
+    CacheProbe probe{cache, SteadyTime{} + 1h};
+    const auto key = keyOf("a");
+    EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Fetch);
+    EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Joined);
+    probe.store(key, "Bearer");
+    EXPECT_EQ(cache.size(), 0u);
+    EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Fetch);
+}
+
+TEST(TokenCache, TokensWithoutAKnownLifetimeAreDeliveredButNotKept) {
+    TokenCache cache(10);
+    CacheProbe probe{cache, SteadyTime{} + 1h};
+    const auto key = keyOf("a");
+    TokenCache::Waiter waiter;
+    auto future = waiter.get_future();
+    std::string header;
+    ASSERT_EQ(cache.acquire(key, probe.now, header, waiter), TokenCache::Acquired::Fetch);
+    for (auto& w : cache.completeWithToken(key, "Bearer once", std::nullopt, probe.now, 0.5)) w.set_value("Bearer once");
+    EXPECT_EQ(future.get(), "Bearer once");
+    EXPECT_FALSE(cache.contains(key));
+}
+
+TEST(TokenCache, ClearHandsBackEveryWaiter) {
+    TokenCache cache(10);
+    CacheProbe probe{cache, SteadyTime{} + 1h};
+    probe.acquire(keyOf("a"));
+    probe.acquire(keyOf("a"));
+    probe.acquire(keyOf("b"));
+    EXPECT_EQ(cache.clear().size(), 3u);
+}
+
+}  // namespace mca::detail

@@ -1,0 +1,122 @@
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mca::detail {
+using test::fakeJwt;
+
+TEST(TokenReply, ParsesTheMcaReply) {
+    const auto reply = parseTokenReply(R"({"access_token":"abc.def.ghi","token_type":"Bearer","expires_in":3600,"id_token":"x"})");
+    EXPECT_EQ(reply.accessToken, "abc.def.ghi");
+    EXPECT_EQ(reply.expiresIn, Seconds(3600));
+    EXPECT_FALSE(reply.jwtExp);
+}
+
+TEST(TokenReply, ReadsExpFromAJwtAccessToken) {
+    const auto reply = parseTokenReply(R"({"access_token":")" + fakeJwt(R"({"exp":1900000000,"aud":"app"})") + R"("})");
+    EXPECT_EQ(reply.jwtExp, 1900000000);
+    EXPECT_FALSE(reply.expiresIn);
+}
+
+TEST(TokenReply, RefusesRepliesWithoutAUsableToken) {
+    for (const char* body : {"", "not json", "[1,2]", R"("token")", "{}", R"({"access_token":null})",
+                             R"({"access_token":42})", R"({"access_token":""})", R"({"access_token":"a b"})",
+                             R"({"access_token":"abc\r\nX-Injected: 1"})", R"({"access_token":"abc\nd"})",
+                             R"({"access_token":"abc\u0000d"})", R"({"access_token":"caf\u00e9"})",
+                             R"({"access_token":"abc")"}) {
+        EXPECT_THROW(parseTokenReply(body), InvalidReply) << body;
+    }
+}
+
+TEST(TokenReply, MessagesNeverQuoteTheToken) {
+    try {
+        parseTokenReply(R"({"access_token":"SENSITIVE\nTOKEN"})");
+        FAIL();
+    } catch (const InvalidReply& error) {
+        EXPECT_EQ(std::string(error.what()).find("SENSITIVE"), std::string::npos);
+    }
+}
+
+TEST(TokenReply, AcceptsExpiresInAsNumberOrNumericString) {
+    EXPECT_EQ(parseTokenReply(R"({"access_token":"t","expires_in":"3600"})").expiresIn, Seconds(3600));
+    EXPECT_EQ(parseTokenReply(R"({"access_token":"t","expires_in":59.9})").expiresIn, Seconds(59));
+    EXPECT_EQ(parseTokenReply(R"({"access_token":"t","expires_in":0})").expiresIn, Seconds(0));
+    EXPECT_EQ(parseTokenReply(R"({"access_token":"t","expires_in":null})").expiresIn, std::nullopt);
+}
+
+TEST(TokenReply, ClampsAbsurdLifetimes) {
+    EXPECT_EQ(parseTokenReply(R"({"access_token":"t","expires_in":1e300})").expiresIn, kMaxTokenLifetime);
+    EXPECT_EQ(parseTokenReply(R"({"access_token":"t","expires_in":"99999999999"})").expiresIn, kMaxTokenLifetime);
+}
+
+TEST(TokenReply, RefusesUnusableExpiresIn) {
+    for (const char* body : {R"({"access_token":"t","expires_in":-1})", R"({"access_token":"t","expires_in":"soon"})",
+                             R"({"access_token":"t","expires_in":"-5"})", R"({"access_token":"t","expires_in":true})",
+                             R"({"access_token":"t","expires_in":[3600]})"}) {
+        EXPECT_THROW(parseTokenReply(body), InvalidReply) << body;
+    }
+}
+
+TEST(TokenReply, LifetimeFromExpiresInOrJwtExpCorrectedByDate) {
+    const SystemTime local = std::chrono::system_clock::from_time_t(1'700'000'000);
+    TokenReply reply;
+    reply.expiresIn = Seconds(3600);
+    EXPECT_EQ(tokenLifetime(reply, std::nullopt, local), Seconds(3600));
+
+    reply.expiresIn.reset();
+    reply.jwtExp = 1'700'000'000 + 600;
+    EXPECT_EQ(tokenLifetime(reply, std::nullopt, local), Seconds(600));
+    // The local clock runs 5 minutes ahead of the server: the server's Date keeps the lifetime right.
+    const SystemTime serverDate = local - std::chrono::minutes(5);
+    EXPECT_EQ(tokenLifetime(reply, serverDate, local), Seconds(900));
+
+    reply.expiresIn = Seconds(3600);  // both known: the shorter wins
+    EXPECT_EQ(tokenLifetime(reply, std::nullopt, local), Seconds(600));
+
+    reply.jwtExp = 1'600'000'000;  // exp in the past
+    EXPECT_EQ(tokenLifetime(reply, std::nullopt, local), Seconds(0));
+
+    EXPECT_EQ(tokenLifetime(TokenReply{}, std::nullopt, local), std::nullopt);
+}
+
+TEST(TokenReply, JwtExpIgnoresMalformedTokens) {
+    EXPECT_FALSE(jwtExpiry("no-dots"));
+    EXPECT_FALSE(jwtExpiry("a.!!!.c"));
+    EXPECT_FALSE(jwtExpiry(fakeJwt(R"({"exp":"tomorrow"})")));
+    EXPECT_FALSE(jwtExpiry(fakeJwt(R"([1])")));
+    EXPECT_FALSE(jwtExpiry(fakeJwt(R"({"exp":-5})")));
+    EXPECT_EQ(jwtExpiry(fakeJwt(R"({"exp":12345.7})")), 12345);
+}
+
+TEST(TokenReply, ParsesHttpDatesAndRetryAfter) {
+    const auto date = parseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT");
+    ASSERT_TRUE(date);
+    EXPECT_EQ(std::chrono::system_clock::to_time_t(*date), 784111777);
+    EXPECT_FALSE(parseHttpDate("yesterday-ish"));
+
+    const SystemTime now = std::chrono::system_clock::from_time_t(784111777);
+    EXPECT_EQ(parseRetryAfter(" 7 ", now), std::chrono::seconds(7));
+    EXPECT_EQ(parseRetryAfter("Sun, 06 Nov 1994 08:49:47 GMT", now), std::chrono::seconds(10));
+    EXPECT_EQ(parseRetryAfter("Sun, 06 Nov 1994 08:49:00 GMT", now), std::chrono::seconds(0));
+    EXPECT_FALSE(parseRetryAfter("-3", now));
+    EXPECT_FALSE(parseRetryAfter("", now));
+    EXPECT_GE(*parseRetryAfter("99999999999999", now), std::chrono::hours(24));
+}
+
+TEST(TokenReply, DescribesOAuthErrorsAndShortensOtherBodies) {
+    EXPECT_EQ(describeErrorBody(R"({"error":"invalid_client","error_description":"bad secret"})"),
+              "invalid_client: bad secret");
+    EXPECT_EQ(describeErrorBody(R"({"error":"invalid_grant"})"), "invalid_grant");
+    EXPECT_EQ(describeErrorBody("  "), "empty body");
+    EXPECT_EQ(describeErrorBody("Service\r\nUnavailable"), "body \"Service??Unavailable\"");
+    const std::string longBody(5000, 'x');
+    EXPECT_LT(describeErrorBody(longBody).size(), 220u);
+}
+
+TEST(TokenReply, RedactsEveryOccurrence) {
+    std::string text = "secret=hunter2 and again hunter2";
+    redact(text, "hunter2");
+    EXPECT_EQ(text, "secret=*** and again ***");
+}
+
+}  // namespace mca::detail
