@@ -110,19 +110,33 @@ struct Tenant {
     CacheKey key{};
 };
 
+/// Throws the Missing* error for the first empty field, in the Node SDK's order.
+inline void requireCredentials(const std::string& appId, const std::string& clientId, const std::string& secret,
+                               const std::string& serverUrl, const char* origin) {
+    if (appId.empty()) throw Error(Errc::MissingAppId, std::string("appId is missing") + origin);
+    if (clientId.empty()) throw Error(Errc::MissingClientId, std::string("clientId is missing") + origin);
+    if (secret.empty()) throw Error(Errc::MissingSecret, std::string("secret is missing") + origin);
+    if (trimWhitespace(serverUrl).empty()) throw Error(Errc::MissingServerUrl, std::string("serverUrl is missing") + origin);
+}
+
+/// The cache key of a secret-flow tenant: a digest over the server URL (trimmed, without a
+/// trailing '/'), appId, clientId and secret. Cheap and allocation-free after a thread's first
+/// call, since a cache hit computes it.
+inline CacheKey secretFlowKey(std::string_view serverUrl, std::string_view appId, std::string_view clientId,
+                              std::string_view secret) {
+    serverUrl = trimWhitespace(serverUrl);
+    if (!serverUrl.empty() && serverUrl.back() == '/') serverUrl.remove_suffix(1);
+    return FieldDigest::forThisThread().field("mca-secret-flow").field(serverUrl).field(appId).field(clientId).field(secret).finish();
+}
+
+/// Validates the server URL and copies what a fetch needs (a cache miss only).
 inline Tenant makeTenant(const std::string& appId, const std::string& clientId, const std::string& secret,
-                         const std::string& serverUrl, const std::string& origin) {
-    if (appId.empty()) throw Error(Errc::MissingAppId, "appId is missing" + origin);
-    if (clientId.empty()) throw Error(Errc::MissingClientId, "clientId is missing" + origin);
-    if (secret.empty()) throw Error(Errc::MissingSecret, "secret is missing" + origin);
-    if (trimWhitespace(serverUrl).empty()) throw Error(Errc::MissingServerUrl, "serverUrl is missing" + origin);
+                         const std::string& serverUrl, const CacheKey& key) {
     auto normalized = normalizeServerUrl(serverUrl);
     if (!normalized) {
         throw Error(Errc::MissingServerUrl, "serverUrl is not an absolute http(s) URL with a host");
     }
-    Tenant tenant{appId, clientId, std::move(*normalized), SecretString(secret), {}};
-    tenant.key = Sha256().field("mca-secret-flow").field(tenant.serverUrl).field(appId).field(clientId).field(secret).finish();
-    return tenant;
+    return Tenant{appId, clientId, std::move(*normalized), SecretString(secret), key};
 }
 
 class SystemClock final : public Clock {
@@ -159,21 +173,34 @@ struct AuthClient::Impl {
         };
         const std::string origin = std::string(" (not in Options, nor in VCAP_SERVICES / VCAP_APPLICATION") +
                                    (vcap.problem.empty() ? "" : ": " + vcap.problem) + ")";
+        const std::string& appId = pick(options.appId, vcap.appId);
+        const std::string& clientId = pick(options.clientId, vcap.clientId);
+        const std::string& serverUrl = pick(options.serverUrl, vcap.serverUrl);
+        const std::string& secretValue = secret.empty() ? vcap.secret : secret.view();
         try {
-            defaultTenant = detail::makeTenant(pick(options.appId, vcap.appId), pick(options.clientId, vcap.clientId),
-                                               secret.empty() ? vcap.secret : secret.view(),
-                                               pick(options.serverUrl, vcap.serverUrl), origin);
+            detail::requireCredentials(appId, clientId, secretValue, serverUrl, origin.c_str());
+            defaultTenant = detail::makeTenant(appId, clientId, secretValue, serverUrl,
+                                               detail::secretFlowKey(serverUrl, appId, clientId, secretValue));
         } catch (const Error&) {
             defaultError = std::current_exception();
         }
         detail::wipeString(vcap.secret);
     }
 
-    std::future<std::string> get(const detail::Tenant& tenant) {
+    /// The hit path: a ready future when the key holds a token that is not due for refresh.
+    std::optional<std::future<std::string>> tryHit(const detail::CacheKey& key, detail::SteadyTime now) {
+        std::string header;
+        if (!cache.tryHit(key, now, header)) return std::nullopt;
+        detail::TokenCache::Waiter ready;
+        ready.set_value(std::move(header));
+        return ready.get_future();
+    }
+
+    std::future<std::string> acquire(const detail::Tenant& tenant, detail::SteadyTime now) {
         detail::TokenCache::Waiter waiter;
         auto future = waiter.get_future();
         std::string header;
-        switch (cache.acquire(tenant.key, clock->steadyNow(), header, waiter)) {
+        switch (cache.acquire(tenant.key, now, header, waiter)) {
         case detail::TokenCache::Acquired::Hit:
             waiter.set_value(std::move(header));
             break;
@@ -253,28 +280,34 @@ inline AuthClient::~AuthClient() = default;
 inline AuthClient::AuthClient(AuthClient&&) noexcept = default;
 inline AuthClient& AuthClient::operator=(AuthClient&&) noexcept = default;
 
+namespace detail {
+inline std::future<std::string> failedFuture(std::exception_ptr error) {
+    std::promise<std::string> failed;
+    failed.set_exception(std::move(error));
+    return failed.get_future();
+}
+}  // namespace detail
+
 inline std::future<std::string> AuthClient::getAuthorizationHeader() {
-    if (impl_->defaultError) {
-        std::promise<std::string> failed;
-        failed.set_exception(impl_->defaultError);
-        return failed.get_future();
-    }
+    if (impl_->defaultError) return detail::failedFuture(impl_->defaultError);
     try {
-        return impl_->get(impl_->defaultTenant);
+        const auto now = impl_->clock->steadyNow();
+        if (auto hit = impl_->tryHit(impl_->defaultTenant.key, now)) return std::move(*hit);
+        return impl_->acquire(impl_->defaultTenant, now);
     } catch (...) {
-        std::promise<std::string> failed;
-        failed.set_exception(std::current_exception());
-        return failed.get_future();
+        return detail::failedFuture(std::current_exception());
     }
 }
 
 inline std::future<std::string> AuthClient::getAuthorizationHeader(const Credentials& tenant) {
     try {
-        return impl_->get(detail::makeTenant(tenant.appId, tenant.clientId, tenant.secret, tenant.serverUrl, ""));
+        detail::requireCredentials(tenant.appId, tenant.clientId, tenant.secret, tenant.serverUrl, "");
+        const auto key = detail::secretFlowKey(tenant.serverUrl, tenant.appId, tenant.clientId, tenant.secret);
+        const auto now = impl_->clock->steadyNow();
+        if (auto hit = impl_->tryHit(key, now)) return std::move(*hit);
+        return impl_->acquire(detail::makeTenant(tenant.appId, tenant.clientId, tenant.secret, tenant.serverUrl, key), now);
     } catch (...) {
-        std::promise<std::string> failed;
-        failed.set_exception(std::current_exception());
-        return failed.get_future();
+        return detail::failedFuture(std::current_exception());
     }
 }
 

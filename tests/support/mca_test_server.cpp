@@ -21,7 +21,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <climits>
@@ -102,7 +101,8 @@ private:
 // ---------------------------------------------------------------------------
 // Text helpers
 
-char asciiLower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+// Not std::tolower: header names must compare the same whatever the process locale.
+char asciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
     return a.size() == b.size() &&
@@ -460,8 +460,6 @@ public:
         }
     }
 
-    const StopSignal& stop() const { return stop_; }
-
 private:
     int fd_;
     SSL* ssl_;
@@ -742,7 +740,13 @@ private:
             reapFinishedConnections();
             auto& connection = *connections_.emplace_back(std::make_unique<Connection>(++connectionsAccepted_, std::move(client)));
             ++openConnections_;
-            connection.thread = std::thread([this, &connection] { serveConnection(connection); });
+            try {
+                connection.thread = std::thread([this, &connection] { serveConnection(connection); });
+            } catch (const std::system_error&) {
+                // Out of threads: refuse this connection rather than take the test process down.
+                connections_.pop_back();
+                --openConnections_;
+            }
         }
     }
 
@@ -898,7 +902,7 @@ private:
 
     ConnectionFate answerTokenRequest(Stream& stream, const IncomingRequest& incoming, const std::string& appId) {
         const Reply reply = nextTokenReply();
-        if (!stream.stop().sleepFor(reply.delay)) return ConnectionFate::Drop;
+        if (!stop_.sleepFor(reply.delay)) return ConnectionFate::Drop;
 
         const bool keepAlive = incoming.keepAlive;
         switch (reply.action) {
@@ -927,7 +931,7 @@ private:
                 const Response response = protocolTokenResponse(incoming.recorded, appId, reply);
                 const std::string bytes = serializeHead(response, keepAlive) + response.body;
                 for (std::size_t i = 0; i < bytes.size(); ++i) {
-                    if (i > 0 && !stream.stop().sleepFor(reply.trickleInterval)) return ConnectionFate::Drop;
+                    if (i > 0 && !stop_.sleepFor(reply.trickleInterval)) return ConnectionFate::Drop;
                     if (!stream.write(std::string_view(bytes).substr(i, 1))) return ConnectionFate::Drop;
                 }
                 return keepAlive ? ConnectionFate::KeepOpen : ConnectionFate::Close;

@@ -71,8 +71,15 @@ TEST(Secret, WipesOnRelease) {
 }
 
 TEST(Secret, DigestSeparatesFieldBoundaries) {
-    EXPECT_NE(Sha256().field("ab").field("c").finish(), Sha256().field("a").field("bc").finish());
-    EXPECT_EQ(Sha256().field("ab").field("c").finish(), Sha256().field("ab").field("c").finish());
+    auto& digest = FieldDigest::forThisThread();
+    const auto abc = digest.field("ab").field("c").finish();
+    EXPECT_NE(abc, digest.field("a").field("bc").finish());
+    EXPECT_EQ(abc, digest.field("ab").field("c").finish());
+    // SHA-256 of the 8-byte little-endian length 3 followed by "abc".
+    const auto single = digest.field("abc").finish();
+    std::string hex;
+    for (const auto byte : single) hex += "0123456789abcdef"[byte >> 4], hex += "0123456789abcdef"[byte & 15];
+    EXPECT_EQ(hex, "ce91dc5eec0139adf091900d225971d6ad246a845bad791b5693a9d0d55dd391");
 }
 
 }  // namespace mca::detail

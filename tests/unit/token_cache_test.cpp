@@ -7,7 +7,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-CacheKey keyOf(const std::string& name) { return Sha256().field(name).finish(); }
+CacheKey keyOf(const std::string& name) { return FieldDigest::forThisThread().field(name).finish(); }
 
 struct CacheProbe {
     TokenCache& cache;

@@ -149,11 +149,11 @@ class HttpEngine {
         Transfer(HttpRequest r, HttpCompletion d) : request(std::move(r)), done(std::move(d)) {}
 
         void fail(const Error& error) { finish(nullptr, std::make_exception_ptr(error)); }
-        void finish(HttpReply* reply, std::exception_ptr error) {
+        void finish(HttpReply* finalReply, std::exception_ptr error) {
             if (done) {
                 auto callback = std::move(done);
                 done = nullptr;
-                callback(reply, std::move(error));
+                callback(finalReply, std::move(error));
             }
         }
         std::string redacted(std::string text) const {

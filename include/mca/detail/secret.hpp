@@ -51,29 +51,40 @@ inline void SecretString::wipe() noexcept { wipeString(value_); }
 
 using Sha256Digest = std::array<std::uint8_t, 32>;
 
-/// Incremental SHA-256 over several fields; each field is length-prefixed so that
-/// ("ab","c") and ("a","bc") never share a digest.
-class Sha256 {
+/// SHA-256 over several fields, each length-prefixed so that ("ab","c") and ("a","bc") never
+/// share a digest. Fields are gathered in one buffer (one digest update is much cheaper than
+/// several) that is wiped after use, since fields may be secrets.
+class FieldDigest {
   public:
-    Sha256() : context_(EVP_MD_CTX_new()) {
-        if (!context_ || EVP_DigestInit_ex(context_.get(), algorithm(), nullptr) != 1) {
-            throw std::runtime_error("mca: SHA-256 is not available");
-        }
+    FieldDigest() : context_(EVP_MD_CTX_new()) {
+        if (!context_) throw std::runtime_error("mca: EVP_MD_CTX_new failed");
     }
-    Sha256& field(std::string_view bytes) {
+    FieldDigest(const FieldDigest&) = delete;
+    FieldDigest& operator=(const FieldDigest&) = delete;
+    ~FieldDigest() { wipeString(buffer_); }
+
+    FieldDigest& field(std::string_view bytes) {
         const std::uint64_t size = bytes.size();
-        std::uint8_t prefix[8];
-        for (int i = 0; i < 8; ++i) {
-            prefix[i] = static_cast<std::uint8_t>(size >> (8 * i));
-        }
-        EVP_DigestUpdate(context_.get(), prefix, sizeof prefix);
-        EVP_DigestUpdate(context_.get(), bytes.data(), bytes.size());
+        for (int i = 0; i < 8; ++i) buffer_ += static_cast<char>(size >> (8 * i));
+        buffer_ += bytes;
         return *this;
     }
+
     Sha256Digest finish() {
         Sha256Digest digest{};
         unsigned int length = 0;
-        EVP_DigestFinal_ex(context_.get(), digest.data(), &length);
+        const bool ok = EVP_DigestInit_ex2(context_.get(), algorithm(), nullptr) == 1 &&
+                        EVP_DigestUpdate(context_.get(), buffer_.data(), buffer_.size()) == 1 &&
+                        EVP_DigestFinal_ex(context_.get(), digest.data(), &length) == 1;
+        OPENSSL_cleanse(buffer_.data(), buffer_.size());
+        buffer_.clear();  // keeps its capacity: the next digest on this thread does not allocate it again
+        if (!ok) throw std::runtime_error("mca: SHA-256 failed");
+        return digest;
+    }
+
+    /// A digest object for this thread, reused across calls.
+    static FieldDigest& forThisThread() {
+        thread_local FieldDigest digest;
         return digest;
     }
 
@@ -81,9 +92,12 @@ class Sha256 {
     // Fetched once: an implicit fetch per digest costs a provider lookup each time.
     static const EVP_MD* algorithm() {
         static const EvpMdPtr sha256(EVP_MD_fetch(nullptr, "SHA256", nullptr));
+        if (!sha256) throw std::runtime_error("mca: SHA-256 is not available");
         return sha256.get();
     }
+
     EvpMdCtxPtr context_;
+    std::string buffer_;
 };
 
 }  // namespace mca::detail

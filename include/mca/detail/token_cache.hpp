@@ -79,21 +79,25 @@ class TokenCache {
 
     explicit TokenCache(std::size_t capacity) : capacity_(capacity) {}
 
-    /// Hands out a cached header or queues `waiter` (moved from only when queued).
+    /// The hit path: copies a valid token that is not yet due for refresh into `header`.
+    /// Takes the shard's lock in shared mode only; allocates nothing but the copy.
+    bool tryHit(const CacheKey& key, SteadyTime now, std::string& header) {
+        Shard& shard = shardOf(key);
+        std::shared_lock lock(shard.mutex);
+        const auto found = shard.entries.find(key);
+        if (found == shard.entries.end()) return false;
+        Entry& entry = *found->second;
+        if (!entry.token || now >= entry.schedule.refreshAt) return false;
+        entry.touch(now);
+        header = *entry.token;
+        return true;
+    }
+
+    /// Everything tryHit does not settle, under the shard's exclusive lock: hands out a token
+    /// (deciding whether this caller starts its background refresh), or queues `waiter` on the
+    /// key's fetch (`waiter` is moved from only when queued).
     Acquired acquire(const CacheKey& key, SteadyTime now, std::string& header, Waiter& waiter) {
         Shard& shard = shardOf(key);
-        {
-            std::shared_lock lock(shard.mutex);
-            const auto found = shard.entries.find(key);
-            if (found != shard.entries.end()) {
-                Entry& entry = *found->second;
-                if (entry.token && now < entry.schedule.refreshAt) {
-                    entry.touch(now);
-                    header = *entry.token;
-                    return Acquired::Hit;
-                }
-            }
-        }
         std::unique_lock lock(shard.mutex);
         auto& slot = shard.entries[key];
         if (!slot) {
@@ -103,7 +107,7 @@ class TokenCache {
         entry.touch(now);
         if (entry.token && now < entry.schedule.staleAt) {
             header = *entry.token;
-            if (entry.fetching || now < entry.refreshRetryAt) {
+            if (now < entry.schedule.refreshAt || entry.fetching || now < entry.refreshRetryAt) {
                 return Acquired::Hit;
             }
             entry.fetching = true;
