@@ -36,8 +36,8 @@ int main() {
         using std::chrono::microseconds;
         // A header is a credential: show its start, not all of it.
         std::cout << "Authorization: " << header.substr(0, 40) << "... (" << header.size() << " bytes)\n"
-                  << "first call (token request): "
-                  << std::chrono::duration_cast<microseconds>(fetched).count() << " us\n"
+                  << "first call (token request): " << std::chrono::duration_cast<microseconds>(fetched).count()
+                  << " us\n"
                   << "second call (cache hit):    " << std::chrono::duration_cast<microseconds>(hit).count()
                   << " us, same header: " << (again == header ? "yes" : "no") << "\n";
         return 0;

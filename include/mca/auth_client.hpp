@@ -31,7 +31,7 @@ namespace mca {
 
 /// @brief One tenant's credentials for the MCA secret flow.
 struct Credentials {
-    std::string appId;      ///< tenant id (Bluemix application GUID)
+    std::string appId;  ///< tenant id (Bluemix application GUID)
     std::string clientId;
     std::string secret;
     std::string serverUrl;  ///< e.g. https://imf-authserver.ng.bluemix.net/imf-authserver
@@ -55,9 +55,9 @@ struct Options {
     /// or `AppID*` binding (`tenantId`, `clientId`, `secret`, `serverUrl`), then
     /// VCAP_APPLICATION's `application_id` for the appId.
     std::string appId, clientId, secret, serverUrl;
-    std::string caInfo;                         ///< PEM CA bundle path; empty = system trust store
-    std::chrono::milliseconds timeout{10000};   ///< budget for one fetch, retries included
-    std::shared_ptr<const Clock> clock;         ///< null = the real clocks
+    std::string caInfo;                        ///< PEM CA bundle path; empty = system trust store
+    std::chrono::milliseconds timeout{10000};  ///< budget for one fetch, retries included
+    std::shared_ptr<const Clock> clock;        ///< null = the real clocks
 };
 
 /// @brief Hands out `"Bearer <access_token>"` headers for MCA-protected requests.
@@ -116,7 +116,8 @@ inline void requireCredentials(const std::string& appId, const std::string& clie
     if (appId.empty()) throw Error(Errc::MissingAppId, std::string("appId is missing") + origin);
     if (clientId.empty()) throw Error(Errc::MissingClientId, std::string("clientId is missing") + origin);
     if (secret.empty()) throw Error(Errc::MissingSecret, std::string("secret is missing") + origin);
-    if (trimWhitespace(serverUrl).empty()) throw Error(Errc::MissingServerUrl, std::string("serverUrl is missing") + origin);
+    if (trimWhitespace(serverUrl).empty())
+        throw Error(Errc::MissingServerUrl, std::string("serverUrl is missing") + origin);
 }
 
 /// The cache key of a secret-flow tenant: a digest over the server URL (trimmed, without a
@@ -126,7 +127,13 @@ inline CacheKey secretFlowKey(std::string_view serverUrl, std::string_view appId
                               std::string_view secret) {
     serverUrl = trimWhitespace(serverUrl);
     if (!serverUrl.empty() && serverUrl.back() == '/') serverUrl.remove_suffix(1);
-    return FieldDigest::forThisThread().field("mca-secret-flow").field(serverUrl).field(appId).field(clientId).field(secret).finish();
+    return KeyedDigest::forThisThread()
+        .field("mca-secret-flow")
+        .field(serverUrl)
+        .field(appId)
+        .field(clientId)
+        .field(secret)
+        .finish();
 }
 
 /// Validates the server URL and copies what a fetch needs (a cache miss only).
@@ -201,18 +208,18 @@ struct AuthClient::Impl {
         auto future = waiter.get_future();
         std::string header;
         switch (cache.acquire(tenant.key, now, header, waiter)) {
-        case detail::TokenCache::Acquired::Hit:
-            waiter.set_value(std::move(header));
-            break;
-        case detail::TokenCache::Acquired::HitRefresh:
-            waiter.set_value(std::move(header));
-            startFetch(tenant);
-            break;
-        case detail::TokenCache::Acquired::Fetch:
-            startFetch(tenant);
-            break;
-        case detail::TokenCache::Acquired::Joined:
-            break;
+            case detail::TokenCache::Acquired::Hit:
+                waiter.set_value(std::move(header));
+                break;
+            case detail::TokenCache::Acquired::HitRefresh:
+                waiter.set_value(std::move(header));
+                startFetch(tenant);
+                break;
+            case detail::TokenCache::Acquired::Fetch:
+                startFetch(tenant);
+                break;
+            case detail::TokenCache::Acquired::Joined:
+                break;
         }
         return future;
     }
@@ -227,8 +234,8 @@ struct AuthClient::Impl {
         request.redactions.push_back(request.authorization);
         request.deadline = std::chrono::steady_clock::now() + timeout;
         std::string target = request.url;
-        engine.submit(std::move(request), [this, key = tenant.key, target = std::move(target),
-                                           secret = tenant.secret](detail::HttpReply* reply, std::exception_ptr error) {
+        engine.submit(std::move(request), [this, key = tenant.key, target = std::move(target), secret = tenant.secret](
+                                              detail::HttpReply* reply, std::exception_ptr error) {
             complete(key, target, secret, reply, std::move(error));
         });
     }
@@ -305,7 +312,8 @@ inline std::future<std::string> AuthClient::getAuthorizationHeader(const Credent
         const auto key = detail::secretFlowKey(tenant.serverUrl, tenant.appId, tenant.clientId, tenant.secret);
         const auto now = impl_->clock->steadyNow();
         if (auto hit = impl_->tryHit(key, now)) return std::move(*hit);
-        return impl_->acquire(detail::makeTenant(tenant.appId, tenant.clientId, tenant.secret, tenant.serverUrl, key), now);
+        return impl_->acquire(detail::makeTenant(tenant.appId, tenant.clientId, tenant.secret, tenant.serverUrl, key),
+                              now);
     } catch (...) {
         return detail::failedFuture(std::current_exception());
     }

@@ -26,15 +26,24 @@ enum class Errc {
 /// @brief The Node SDK's name for an error code, e.g. "TOKEN_GENERATE_ERROR".
 inline const char* mcaCode(Errc code) noexcept {
     switch (code) {
-    case Errc::MissingAppId: return "MISSING_APPID_ERROR";
-    case Errc::MissingClientId: return "MISSING_CLIENTID_ERROR";
-    case Errc::MissingSecret: return "MISSING_SECRET_ERROR";
-    case Errc::MissingServerUrl: return "MISSING_SERVER_URL_ERROR";
-    case Errc::TokenGenerate: return "TOKEN_GENERATE_ERROR";
-    case Errc::Network: return "NETWORK_ERROR";
-    case Errc::Timeout: return "TIMEOUT_ERROR";
-    case Errc::InvalidResponse: return "INVALID_RESPONSE_ERROR";
-    case Errc::Shutdown: return "SHUTDOWN_ERROR";
+        case Errc::MissingAppId:
+            return "MISSING_APPID_ERROR";
+        case Errc::MissingClientId:
+            return "MISSING_CLIENTID_ERROR";
+        case Errc::MissingSecret:
+            return "MISSING_SECRET_ERROR";
+        case Errc::MissingServerUrl:
+            return "MISSING_SERVER_URL_ERROR";
+        case Errc::TokenGenerate:
+            return "TOKEN_GENERATE_ERROR";
+        case Errc::Network:
+            return "NETWORK_ERROR";
+        case Errc::Timeout:
+            return "TIMEOUT_ERROR";
+        case Errc::InvalidResponse:
+            return "INVALID_RESPONSE_ERROR";
+        case Errc::Shutdown:
+            return "SHUTDOWN_ERROR";
     }
     return "UNKNOWN_ERROR";
 }
@@ -45,15 +54,24 @@ class ErrorCategory final : public std::error_category {
     const char* name() const noexcept override { return "mca"; }
     std::string message(int value) const override {
         switch (static_cast<Errc>(value)) {
-        case Errc::MissingAppId: return "appId is missing";
-        case Errc::MissingClientId: return "clientId is missing";
-        case Errc::MissingSecret: return "secret is missing";
-        case Errc::MissingServerUrl: return "serverUrl is missing or not an http(s) URL";
-        case Errc::TokenGenerate: return "the server refused to issue a token";
-        case Errc::Network: return "the token server could not be reached";
-        case Errc::Timeout: return "the token fetch timed out";
-        case Errc::InvalidResponse: return "the token server's reply is not a valid token reply";
-        case Errc::Shutdown: return "the AuthClient was shut down";
+            case Errc::MissingAppId:
+                return "appId is missing";
+            case Errc::MissingClientId:
+                return "clientId is missing";
+            case Errc::MissingSecret:
+                return "secret is missing";
+            case Errc::MissingServerUrl:
+                return "serverUrl is missing or not an http(s) URL";
+            case Errc::TokenGenerate:
+                return "the server refused to issue a token";
+            case Errc::Network:
+                return "the token server could not be reached";
+            case Errc::Timeout:
+                return "the token fetch timed out";
+            case Errc::InvalidResponse:
+                return "the token server's reply is not a valid token reply";
+            case Errc::Shutdown:
+                return "the AuthClient was shut down";
         }
         return "unknown mca error";
     }
@@ -66,9 +84,7 @@ inline const std::error_category& errorCategory() noexcept {
     return category;
 }
 
-inline std::error_code make_error_code(Errc code) noexcept {
-    return {static_cast<int>(code), errorCategory()};
-}
+inline std::error_code make_error_code(Errc code) noexcept { return {static_cast<int>(code), errorCategory()}; }
 
 /// @brief What every failed future holds: an `Errc` (compare `e.code() == mca::Errc::Timeout`),
 /// the HTTP status when the server answered, and a message that never contains a secret or a

@@ -95,8 +95,8 @@ TEST(Cache, RefreshesAheadWithoutMakingTheCallerWait) {
     fixture.server.setExpiresIn(100);
     ClockedClient clocked(fixture.credentials());
     const std::string first = clocked.client->getAuthorizationHeader().get();
-    clocked.clock->advance(86s);  // inside the window (usable 90 s, window 22.5 s) whatever the jitter
-    fixture.server.setDelay(300ms);   // a slow refresh: callers must not notice
+    clocked.clock->advance(86s);     // inside the window (usable 90 s, window 22.5 s) whatever the jitter
+    fixture.server.setDelay(300ms);  // a slow refresh: callers must not notice
     for (int i = 0; i < 20; ++i) {
         EXPECT_EQ(clocked.client->getAuthorizationHeader().get(), first);  // old token at once
     }

@@ -5,8 +5,8 @@
 
 #include <gtest/gtest.h>
 
-#include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace mca::test {
@@ -30,7 +30,10 @@ TEST(Errors, MissingOptionsArriveInTheFutureInNodeSdkOrder) {
     ::unsetenv("VCAP_SERVICES");
     ::unsetenv("VCAP_APPLICATION");
     const Credentials full{"app", "client", "secret", "http://127.0.0.1:1/x"};
-    struct Case { Credentials credentials; Errc expected; };
+    struct Case {
+        Credentials credentials;
+        Errc expected;
+    };
     const Case cases[] = {
         {{"", "", "", ""}, Errc::MissingAppId},
         {{"app", "", "secret", "http://h/"}, Errc::MissingClientId},

@@ -57,8 +57,10 @@ TEST(Protocol, PercentEncodesTheAppIdIntoOnePathSegment) {
     const std::string oddAppId = "team a/b?c#d%";
     fixture.server.addClient(oddAppId, kClientId, kSecret);
     AuthClient client;
-    const std::string token = accessTokenOf(client.getAuthorizationHeader({oddAppId, kClientId, kSecret, fixture.server.baseUrl()}).get());
-    EXPECT_EQ(fixture.server.requests().back().target, "/imf-authserver/authorization/v1/apps/team%20a%2Fb%3Fc%23d%25/token");
+    const std::string token =
+        accessTokenOf(client.getAuthorizationHeader({oddAppId, kClientId, kSecret, fixture.server.baseUrl()}).get());
+    EXPECT_EQ(fixture.server.requests().back().target,
+              "/imf-authserver/authorization/v1/apps/team%20a%2Fb%3Fc%23d%25/token");
     EXPECT_EQ(decodeJwtPayload(token)["aud"], oddAppId);
 }
 
@@ -89,7 +91,8 @@ TEST(Protocol, TakesDefaultCredentialsFromVcap) {
 
 TEST(Protocol, ExplicitOptionsWinOverVcap) {
     ServerFixture fixture;
-    ::setenv("VCAP_SERVICES", R"({"AdvancedMobileAccess": [{"credentials": {"tenantId": "wrong-app", "clientId": "wrong",
+    ::setenv("VCAP_SERVICES",
+             R"({"AdvancedMobileAccess": [{"credentials": {"tenantId": "wrong-app", "clientId": "wrong",
         "secret": "wrong", "serverUrl": "http://127.0.0.1:1/nowhere"}}]})",
              1);
     AuthClient client(optionsFor(fixture.credentials()));

@@ -44,7 +44,7 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 constexpr std::string_view kAppsPath = "/imf-authserver/authorization/v1/apps/";
 constexpr std::size_t kMaxRequestBytes = 64 * 1024;  // request line + headers + body
-constexpr int kListenBacklog = 4096;                  // tests open ~1000 connections at once
+constexpr int kListenBacklog = 4096;                 // tests open ~1000 connections at once
 constexpr std::string_view kJwtHeader = R"({"alg":"RS256","typ":"JWT"})";
 
 // ---------------------------------------------------------------------------
@@ -53,7 +53,9 @@ constexpr std::string_view kJwtHeader = R"({"alg":"RS256","typ":"JWT"})";
 template <auto FreeFunction>
 struct Deleter {
     template <typename T>
-    void operator()(T* pointer) const noexcept { FreeFunction(pointer); }
+    void operator()(T* pointer) const noexcept {
+        FreeFunction(pointer);
+    }
 };
 using SslContextPtr = std::unique_ptr<SSL_CTX, Deleter<SSL_CTX_free>>;
 using SslPtr = std::unique_ptr<SSL, Deleter<SSL_free>>;
@@ -64,7 +66,7 @@ using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
 using BignumPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
 
 class UniqueFd {
-public:
+  public:
     UniqueFd() = default;
     explicit UniqueFd(int fd) noexcept : fd_(fd) {}
     UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
@@ -83,7 +85,7 @@ public:
         if (fd_ >= 0) ::close(std::exchange(fd_, -1));
     }
 
-private:
+  private:
     int fd_ = -1;
 };
 
@@ -216,7 +218,8 @@ std::optional<FormFields> parseFormUrlEncoded(std::string_view body) {
         if (field.empty()) continue;
         const std::size_t equals = field.find('=');
         auto name = percentDecode(field.substr(0, equals), true);
-        auto value = percentDecode(equals == std::string_view::npos ? std::string_view() : field.substr(equals + 1), true);
+        auto value =
+            percentDecode(equals == std::string_view::npos ? std::string_view() : field.substr(equals + 1), true);
         if (!name || !value) return std::nullopt;
         fields.emplace_back(std::move(*name), std::move(*value));
     }
@@ -257,30 +260,54 @@ std::string httpDate(std::chrono::system_clock::time_point when) {
 
 std::string_view reasonPhrase(int status) {
     switch (status) {
-        case 100: return "Continue";
-        case 200: return "OK";
-        case 201: return "Created";
-        case 204: return "No Content";
-        case 301: return "Moved Permanently";
-        case 302: return "Found";
-        case 303: return "See Other";
-        case 307: return "Temporary Redirect";
-        case 308: return "Permanent Redirect";
-        case 400: return "Bad Request";
-        case 401: return "Unauthorized";
-        case 403: return "Forbidden";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 408: return "Request Timeout";
-        case 411: return "Length Required";
-        case 413: return "Content Too Large";
-        case 429: return "Too Many Requests";
-        case 431: return "Request Header Fields Too Large";
-        case 500: return "Internal Server Error";
-        case 502: return "Bad Gateway";
-        case 503: return "Service Unavailable";
-        case 504: return "Gateway Timeout";
-        default: return "Unknown";
+        case 100:
+            return "Continue";
+        case 200:
+            return "OK";
+        case 201:
+            return "Created";
+        case 204:
+            return "No Content";
+        case 301:
+            return "Moved Permanently";
+        case 302:
+            return "Found";
+        case 303:
+            return "See Other";
+        case 307:
+            return "Temporary Redirect";
+        case 308:
+            return "Permanent Redirect";
+        case 400:
+            return "Bad Request";
+        case 401:
+            return "Unauthorized";
+        case 403:
+            return "Forbidden";
+        case 404:
+            return "Not Found";
+        case 405:
+            return "Method Not Allowed";
+        case 408:
+            return "Request Timeout";
+        case 411:
+            return "Length Required";
+        case 413:
+            return "Content Too Large";
+        case 429:
+            return "Too Many Requests";
+        case 431:
+            return "Request Header Fields Too Large";
+        case 500:
+            return "Internal Server Error";
+        case 502:
+            return "Bad Gateway";
+        case 503:
+            return "Service Unavailable";
+        case 504:
+            return "Gateway Timeout";
+        default:
+            return "Unknown";
     }
 }
 
@@ -306,7 +333,9 @@ std::string serializeHead(const Response& response, bool keepAlive) {
 
 Response jsonResponse(int status, const nlohmann::json& body) {
     // `replace` keeps stray non-UTF-8 bytes (e.g. from a decoded path) from throwing.
-    return {status, {{"Content-Type", "application/json"}}, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+    return {status,
+            {{"Content-Type", "application/json"}},
+            body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
 }
 
 Response errorResponse(int status, std::string_view error, std::string_view description) {
@@ -329,7 +358,8 @@ std::optional<RecordedRequest> parseRequestHead(std::string_view head) {
     request.version = requestLine.substr(secondSpace + 1);
     if (request.version != "HTTP/1.1" && request.version != "HTTP/1.0") return std::nullopt;
 
-    std::string_view rest = requestLineEnd == std::string_view::npos ? std::string_view() : head.substr(requestLineEnd + 2);
+    std::string_view rest =
+        requestLineEnd == std::string_view::npos ? std::string_view() : head.substr(requestLineEnd + 2);
     while (!rest.empty()) {
         const std::size_t lineEnd = rest.find("\r\n");
         const std::string_view line = rest.substr(0, lineEnd);
@@ -377,7 +407,7 @@ std::optional<Route> routeOf(std::string_view target) {
 
 // Level-triggered "the server is stopping" flag that poll() can watch next to sockets.
 class StopSignal {
-public:
+  public:
     StopSignal() {
         int ends[2];
         if (pipe2(ends, O_CLOEXEC) != 0) throwSystemError("pipe2");
@@ -405,13 +435,14 @@ public:
         const auto deadline = std::chrono::steady_clock::now() + duration;
         pollfd stop{readEnd_.get(), POLLIN, 0};
         while (true) {
-            const auto remaining = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            const auto remaining =
+                std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (remaining.count() <= 0) return true;
             if (::poll(&stop, 1, static_cast<int>(std::min<long long>(remaining.count(), INT_MAX))) > 0) return false;
         }
     }
 
-private:
+  private:
     UniqueFd readEnd_, writeEnd_;
 };
 
@@ -419,7 +450,7 @@ private:
 // waits go through StopSignal, and on stop the server shutdown()s every socket
 // so calls already inside recv/send/SSL_* return too.
 class Stream {
-public:
+  public:
     Stream(int fd, SSL* ssl, const StopSignal& stop) : fd_(fd), ssl_(ssl), stop_(stop) {}
 
     // Bytes read; 0 when the peer closed, on error, or when the server is stopping.
@@ -460,7 +491,7 @@ public:
         }
     }
 
-private:
+  private:
     int fd_;
     SSL* ssl_;
     const StopSignal& stop_;
@@ -541,7 +572,8 @@ std::string signRs256(EVP_PKEY* key, std::string_view input) {
         throwOpenSslError("EVP_DigestSign failed");
     }
     std::string signature(length, '\0');
-    if (EVP_DigestSign(context.get(), reinterpret_cast<unsigned char*>(signature.data()), &length, data, input.size()) != 1) {
+    if (EVP_DigestSign(context.get(), reinterpret_cast<unsigned char*>(signature.data()), &length, data,
+                       input.size()) != 1) {
         throwOpenSslError("EVP_DigestSign failed");
     }
     signature.resize(length);
@@ -575,7 +607,8 @@ bool verifyRs256Signature(const CompactJws& jws, const std::string& publicKeyPem
     const DigestContextPtr context(EVP_MD_CTX_new());
     return key && context && EVP_DigestVerifyInit(context.get(), nullptr, EVP_sha256(), nullptr, key.get()) == 1 &&
            EVP_DigestVerify(context.get(), reinterpret_cast<const unsigned char*>(signature->data()), signature->size(),
-                            reinterpret_cast<const unsigned char*>(jws.signingInput.data()), jws.signingInput.size()) == 1;
+                            reinterpret_cast<const unsigned char*>(jws.signingInput.data()),
+                            jws.signingInput.size()) == 1;
 }
 
 UniqueFd listenOnLoopback(std::uint16_t port) {
@@ -623,7 +656,7 @@ std::string RecordedRequest::header(std::string_view name) const {
 }
 
 class McaTestServer::Impl {
-public:
+  public:
     explicit Impl(ServerOptions options)
         : signingKey_(processSigningKey()),
           tlsContext_(makeTlsContext(options.tlsCertFile, options.tlsKeyFile)),
@@ -648,7 +681,8 @@ public:
 
     std::uint16_t port() const { return port_; }
     std::string baseUrl() const {
-        return std::string(tlsContext_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) + "/imf-authserver";
+        return std::string(tlsContext_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) +
+               "/imf-authserver";
     }
 
     void addClient(std::string appId, std::string clientId, std::string secret) {
@@ -699,7 +733,7 @@ public:
         return lastIssuedToken_;
     }
 
-private:
+  private:
     struct Connection {
         Connection(std::uint64_t connectionId, UniqueFd socket) : id(connectionId), fd(std::move(socket)) {}
         const std::uint64_t id;
@@ -738,7 +772,8 @@ private:
             const int on = 1;
             ::setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);  // Trickle sends single bytes
             reapFinishedConnections();
-            auto& connection = *connections_.emplace_back(std::make_unique<Connection>(++connectionsAccepted_, std::move(client)));
+            auto& connection =
+                *connections_.emplace_back(std::make_unique<Connection>(++connectionsAccepted_, std::move(client)));
             ++openConnections_;
             try {
                 connection.thread = std::thread([this, &connection] { serveConnection(connection); });
@@ -836,7 +871,8 @@ private:
         std::size_t bodySize = 0;
         const std::string contentLength = request->header("Content-Length");
         if (!contentLength.empty()) {
-            const auto [end, error] = std::from_chars(contentLength.data(), contentLength.data() + contentLength.size(), bodySize);
+            const auto [end, error] =
+                std::from_chars(contentLength.data(), contentLength.data() + contentLength.size(), bodySize);
             if (error == std::errc::result_out_of_range) {
                 bodySize = SIZE_MAX;
             } else if (error != std::errc() || end != contentLength.data() + contentLength.size()) {
@@ -846,7 +882,8 @@ private:
         if (bodySize > kMaxRequestBytes - headSize) return reject(413, "invalid_request", "request body too large");
 
         const bool http11 = request->version == "HTTP/1.1";
-        if (http11 && unread.size() < headSize + bodySize && equalsIgnoreCase(request->header("Expect"), "100-continue")) {
+        if (http11 && unread.size() < headSize + bodySize &&
+            equalsIgnoreCase(request->header("Expect"), "100-continue")) {
             if (!stream.write("HTTP/1.1 100 Continue\r\n\r\n")) return std::nullopt;
         }
         while (unread.size() < headSize + bodySize) {
@@ -868,7 +905,8 @@ private:
     ConnectionFate respond(Stream& stream, const IncomingRequest& incoming) {
         const RecordedRequest& request = incoming.recorded;
         const std::optional<Route> route = routeOf(request.target);
-        if (!route) return sendResponse(stream, errorResponse(404, "not_found", "no such endpoint"), incoming.keepAlive);
+        if (!route)
+            return sendResponse(stream, errorResponse(404, "not_found", "no such endpoint"), incoming.keepAlive);
 
         const char* allowedMethod = route->endpoint == Endpoint::Token ? "POST" : "GET";
         if (request.method != allowedMethod) {
@@ -989,7 +1027,8 @@ private:
         long long expiresIn;
     };
 
-    IssuedToken issueToken(const std::string& appId, const std::string& clientId, std::optional<long long> expiresInOverride) {
+    IssuedToken issueToken(const std::string& appId, const std::string& clientId,
+                           std::optional<long long> expiresInOverride) {
         long long expiresIn;
         std::size_t padding;
         std::uint64_t tokenNumber;
@@ -1000,9 +1039,11 @@ private:
             tokenNumber = ++tokensIssued_;
         }
         const long long now =
-            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-        nlohmann::json payload = {{"iss", "mca-test-server"}, {"aud", appId},           {"prn", clientId},
-                                  {"iat", now},               {"exp", now + expiresIn}, {"jti", std::to_string(tokenNumber)}};
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
+        nlohmann::json payload = {{"iss", "mca-test-server"}, {"aud", appId},
+                                  {"prn", clientId},          {"iat", now},
+                                  {"exp", now + expiresIn},   {"jti", std::to_string(tokenNumber)}};
         if (padding > 0) payload["pad"] = std::string(padding, 'x');
 
         const std::string signingInput =
@@ -1026,7 +1067,7 @@ private:
     std::atomic<std::size_t> connectionsAccepted_{0};
     std::atomic<std::size_t> openConnections_{0};
 
-    mutable std::mutex stateMutex_;  // guards everything below
+    mutable std::mutex stateMutex_;                                       // guards everything below
     std::map<std::pair<std::string, std::string>, std::string> secrets_;  // (appId, clientId) -> secret
     long long expiresIn_;
     std::size_t tokenPadding_;

@@ -28,13 +28,13 @@ struct RecordedRequest {
     std::vector<std::pair<std::string, std::string>> headers;  // as received, in order
     std::string body;
     std::string header(std::string_view name) const;  // case-insensitive, "" when absent
-    std::uint64_t connectionId = 0;                    // which accepted connection carried it (1, 2, ...)
+    std::uint64_t connectionId = 0;                   // which accepted connection carried it (1, 2, ...)
 };
 
 enum class Action {
-    Normal,           // answer as the protocol says (status may still be overridden by `status`)
-    Status,           // reply `status` with `body` (and `headers`) verbatim (only Date, Content-Length, Connection added)
-    RawBody,          // reply 200 application/json with `body` verbatim (garbage, wrong shapes, huge bodies...)
+    Normal,   // answer as the protocol says (status may still be overridden by `status`)
+    Status,   // reply `status` with `body` (and `headers`) verbatim (only Date, Content-Length, Connection added)
+    RawBody,  // reply 200 application/json with `body` verbatim (garbage, wrong shapes, huge bodies...)
     DropBeforeReply,  // read the request, then close the connection without a byte
     DropMidReply,     // send the status line, headers (Content-Length of the full reply) and half the body, then close
     Trickle,          // send the normal reply one byte per `trickleInterval`
@@ -72,7 +72,7 @@ struct ServerOptions {
 // (`pushReply`), else a 503 if `setFailEvery` selects it, else the default
 // reply (`setDefaultReply`), else Action::Normal. `setDelay` applies to all.
 class McaTestServer {
-public:
+  public:
     explicit McaTestServer(ServerOptions options = {});  // binds and starts serving before returning; throws on failure
     ~McaTestServer();  // closes the listener and all connections, joins every thread, returns promptly
     McaTestServer(const McaTestServer&) = delete;
@@ -82,12 +82,12 @@ public:
     std::string baseUrl() const;  // "http://127.0.0.1:PORT/imf-authserver" (https:// when TLS)
 
     void addClient(std::string appId, std::string clientId, std::string secret);
-    void setExpiresIn(long long seconds);         // default expires_in from now on
+    void setExpiresIn(long long seconds);  // default expires_in from now on
     void setTokenPadding(std::size_t bytes);
-    void setDelay(std::chrono::milliseconds d);   // added before every token reply (default 0)
-    void pushReply(Reply r);                      // scripted replies, consumed FIFO by token requests (one each)
-    void setDefaultReply(std::optional<Reply> r); // used once the FIFO is empty (nullopt = Normal)
-    void setFailEvery(unsigned n);                // 0 = off; else every n-th token request gets 503
+    void setDelay(std::chrono::milliseconds d);    // added before every token reply (default 0)
+    void pushReply(Reply r);                       // scripted replies, consumed FIFO by token requests (one each)
+    void setDefaultReply(std::optional<Reply> r);  // used once the FIFO is empty (nullopt = Normal)
+    void setFailEvery(unsigned n);                 // 0 = off; else every n-th token request gets 503
 
     std::size_t tokenRequests() const;  // token POSTs fully read (before any fault), whatever the answer
     std::size_t connectionsAccepted() const;
@@ -99,7 +99,7 @@ public:
     std::string publicKeyPem() const;  // SubjectPublicKeyInfo PEM of the signing key
     std::string lastIssuedToken() const;
 
-private:
+  private:
     class Impl;
     std::unique_ptr<Impl> impl_;
 };

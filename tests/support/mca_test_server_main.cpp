@@ -82,7 +82,8 @@ CommandLine parseCommandLine(int argc, char** argv) {
     if (appIds.size() != clientIds.size() || appIds.size() != secrets.size()) {
         throw std::invalid_argument("--app, --client and --secret must be given the same number of times");
     }
-    for (std::size_t i = 0; i < appIds.size(); ++i) commandLine.clients.push_back({appIds[i], clientIds[i], secrets[i]});
+    for (std::size_t i = 0; i < appIds.size(); ++i)
+        commandLine.clients.push_back({appIds[i], clientIds[i], secrets[i]});
     if (commandLine.clients.empty()) commandLine.clients.push_back({"demo-app", "demo-client", "demo-secret"});
     return commandLine;
 }

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+
 namespace mca::detail {
 
 TEST(Encoding, Base64MatchesRfc4648Vectors) {
@@ -71,15 +74,33 @@ TEST(Secret, WipesOnRelease) {
 }
 
 TEST(Secret, DigestSeparatesFieldBoundaries) {
-    auto& digest = FieldDigest::forThisThread();
+    auto& digest = KeyedDigest::forThisThread();
     const auto abc = digest.field("ab").field("c").finish();
     EXPECT_NE(abc, digest.field("a").field("bc").finish());
     EXPECT_EQ(abc, digest.field("ab").field("c").finish());
-    // SHA-256 of the 8-byte little-endian length 3 followed by "abc".
-    const auto single = digest.field("abc").finish();
-    std::string hex;
-    for (const auto byte : single) hex += "0123456789abcdef"[byte >> 4], hex += "0123456789abcdef"[byte & 15];
-    EXPECT_EQ(hex, "ce91dc5eec0139adf091900d225971d6ad246a845bad791b5693a9d0d55dd391");
+    EXPECT_NE(abc, digest.field("abc").finish());
+}
+
+TEST(Secret, SipHashMatchesOpenSsl) {
+    std::unique_ptr<EVP_MAC, Deleter<EVP_MAC_free>> mac(EVP_MAC_fetch(nullptr, "SIPHASH", nullptr));
+    ASSERT_TRUE(mac);
+    std::array<std::uint8_t, 16> key{};
+    for (std::size_t i = 0; i < key.size(); ++i) key[i] = static_cast<std::uint8_t>(i * 7 + 3);
+    std::string message;
+    for (int length = 0; length < 80; ++length) {
+        std::unique_ptr<EVP_MAC_CTX, Deleter<EVP_MAC_CTX_free>> context(EVP_MAC_CTX_new(mac.get()));
+        unsigned int size = 16;
+        const OSSL_PARAM params[] = {OSSL_PARAM_construct_uint("size", &size), OSSL_PARAM_construct_end()};
+        ASSERT_EQ(EVP_MAC_init(context.get(), key.data(), key.size(), params), 1);
+        ASSERT_EQ(EVP_MAC_update(context.get(), reinterpret_cast<const unsigned char*>(message.data()), message.size()),
+                  1);
+        KeyedDigest::Value expected{};
+        std::size_t written = 0;
+        ASSERT_EQ(EVP_MAC_final(context.get(), expected.data(), &written, expected.size()), 1);
+        ASSERT_EQ(written, 16u);
+        EXPECT_EQ(KeyedDigest::sipHash128(key, message), expected) << "length " << length;
+        message += static_cast<char>(length * 31 + 1);
+    }
 }
 
 }  // namespace mca::detail

@@ -26,10 +26,14 @@ TEST(Error, CarriesCodeStatusAndTheNodeSdkName) {
 
 TEST(Error, EveryCodeHasANameAndAMessage) {
     const std::pair<Errc, const char*> names[] = {
-        {Errc::MissingAppId, "MISSING_APPID_ERROR"},     {Errc::MissingClientId, "MISSING_CLIENTID_ERROR"},
-        {Errc::MissingSecret, "MISSING_SECRET_ERROR"},   {Errc::MissingServerUrl, "MISSING_SERVER_URL_ERROR"},
-        {Errc::TokenGenerate, "TOKEN_GENERATE_ERROR"},   {Errc::Network, "NETWORK_ERROR"},
-        {Errc::Timeout, "TIMEOUT_ERROR"},                {Errc::InvalidResponse, "INVALID_RESPONSE_ERROR"},
+        {Errc::MissingAppId, "MISSING_APPID_ERROR"},
+        {Errc::MissingClientId, "MISSING_CLIENTID_ERROR"},
+        {Errc::MissingSecret, "MISSING_SECRET_ERROR"},
+        {Errc::MissingServerUrl, "MISSING_SERVER_URL_ERROR"},
+        {Errc::TokenGenerate, "TOKEN_GENERATE_ERROR"},
+        {Errc::Network, "NETWORK_ERROR"},
+        {Errc::Timeout, "TIMEOUT_ERROR"},
+        {Errc::InvalidResponse, "INVALID_RESPONSE_ERROR"},
         {Errc::Shutdown, "SHUTDOWN_ERROR"},
     };
     for (const auto& [code, name] : names) {

@@ -7,7 +7,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-CacheKey keyOf(const std::string& name) { return FieldDigest::forThisThread().field(name).finish(); }
+CacheKey keyOf(const std::string& name) { return KeyedDigest::forThisThread().field(name).finish(); }
 
 struct CacheProbe {
     TokenCache& cache;
@@ -152,7 +152,7 @@ TEST(TokenCache, DoesNotEvictAnEntryWhoseRefreshIsInFlight) {
     const auto a = keyOf("a"), b = keyOf("b"), c = keyOf("c");
     probe.fill(a, "Bearer");
     probe.fill(b, "Bearer");
-    probe.now += 3500s;  // both in their refresh window
+    probe.now += 3500s;                                             // both in their refresh window
     EXPECT_EQ(probe.acquire(a), TokenCache::Acquired::HitRefresh);  // a's refresh stays in flight
     probe.now += 1s;
     EXPECT_EQ(probe.acquire(b), TokenCache::Acquired::HitRefresh);
@@ -183,7 +183,8 @@ TEST(TokenCache, TokensWithoutAKnownLifetimeAreDeliveredButNotKept) {
     auto future = waiter.get_future();
     std::string header;
     ASSERT_EQ(cache.acquire(key, probe.now, header, waiter), TokenCache::Acquired::Fetch);
-    for (auto& w : cache.completeWithToken(key, "Bearer once", std::nullopt, probe.now, 0.5)) w.set_value("Bearer once");
+    for (auto& w : cache.completeWithToken(key, "Bearer once", std::nullopt, probe.now, 0.5))
+        w.set_value("Bearer once");
     EXPECT_EQ(future.get(), "Bearer once");
     EXPECT_FALSE(cache.contains(key));
 }

@@ -6,7 +6,8 @@ namespace mca::detail {
 using test::fakeJwt;
 
 TEST(TokenReply, ParsesTheMcaReply) {
-    const auto reply = parseTokenReply(R"({"access_token":"abc.def.ghi","token_type":"Bearer","expires_in":3600,"id_token":"x"})");
+    const auto reply =
+        parseTokenReply(R"({"access_token":"abc.def.ghi","token_type":"Bearer","expires_in":3600,"id_token":"x"})");
     EXPECT_EQ(reply.accessToken, "abc.def.ghi");
     EXPECT_EQ(reply.expiresIn, Seconds(3600));
     EXPECT_FALSE(reply.jwtExp);
@@ -19,11 +20,11 @@ TEST(TokenReply, ReadsExpFromAJwtAccessToken) {
 }
 
 TEST(TokenReply, RefusesRepliesWithoutAUsableToken) {
-    for (const char* body : {"", "not json", "[1,2]", R"("token")", "{}", R"({"access_token":null})",
-                             R"({"access_token":42})", R"({"access_token":""})", R"({"access_token":"a b"})",
-                             R"({"access_token":"abc\r\nX-Injected: 1"})", R"({"access_token":"abc\nd"})",
-                             R"({"access_token":"abc\u0000d"})", R"({"access_token":"caf\u00e9"})",
-                             R"({"access_token":"abc")"}) {
+    for (const char* body :
+         {"", "not json", "[1,2]", R"("token")", "{}", R"({"access_token":null})", R"({"access_token":42})",
+          R"({"access_token":""})", R"({"access_token":"a b"})", R"({"access_token":"abc\r\nX-Injected: 1"})",
+          R"({"access_token":"abc\nd"})", R"({"access_token":"abc\u0000d"})", R"({"access_token":"caf\u00e9"})",
+          R"({"access_token":"abc")"}) {
         EXPECT_THROW(parseTokenReply(body), InvalidReply) << body;
     }
 }

@@ -36,9 +36,10 @@ TEST(Vcap, TakesTheFirstMatchingServiceInDocumentOrderAndItsFirstBinding) {
 }
 
 TEST(Vcap, SkipsEmptyBindingListsAndOtherNames) {
-    const auto vcap = parseVcap(R"({"AdvancedMobileAccess": [], "MyAdvancedMobileAccess": [{"credentials": {"clientId": "no"}}],
+    const auto vcap =
+        parseVcap(R"({"AdvancedMobileAccess": [], "MyAdvancedMobileAccess": [{"credentials": {"clientId": "no"}}],
         "AppID": [{"credentials": {"clientId": "yes"}}]})",
-                                nullptr);
+                  nullptr);
     EXPECT_EQ(vcap.clientId, "yes");
 }
 
@@ -57,7 +58,8 @@ TEST(Vcap, IgnoresMalformedEnvironmentAndSaysWhy) {
     EXPECT_EQ(parseVcap("{not json", nullptr).problem, "VCAP_SERVICES is not a JSON object");
     EXPECT_EQ(parseVcap("[]", nullptr).problem, "VCAP_SERVICES is not a JSON object");
     EXPECT_EQ(parseVcap(nullptr, "42").problem, "VCAP_APPLICATION is not a JSON object");
-    const auto wrongTypes = parseVcap(R"({"AdvancedMobileAccess": [{"credentials": {"tenantId": 7, "secret": ["s"]}}]})", nullptr);
+    const auto wrongTypes =
+        parseVcap(R"({"AdvancedMobileAccess": [{"credentials": {"tenantId": 7, "secret": ["s"]}}]})", nullptr);
     EXPECT_EQ(wrongTypes.appId, "");
     EXPECT_EQ(wrongTypes.secret, "");
     EXPECT_EQ(parseVcap(R"({"AdvancedMobileAccess": ["x"]})", nullptr).clientId, "");

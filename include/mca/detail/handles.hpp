@@ -23,8 +23,6 @@ using CurlEasyPtr = std::unique_ptr<CURL, Deleter<curl_easy_cleanup>>;
 using CurlMultiPtr = std::unique_ptr<CURLM, Deleter<curl_multi_cleanup>>;
 using CurlUrlPtr = std::unique_ptr<CURLU, Deleter<curl_url_cleanup>>;
 using CurlSlistPtr = std::unique_ptr<curl_slist, Deleter<curl_slist_free_all>>;
-using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;
-using EvpMdPtr = std::unique_ptr<EVP_MD, Deleter<EVP_MD_free>>;
 
 /// libcurl's global state, set up once before the first handle (curl_global_init is not
 /// thread-safe on every build, a function-local static is) and kept for the process lifetime.

@@ -72,18 +72,18 @@ inline bool isRetryableStatus(long status) { return status == 429 || (status >= 
 /// Transport failures worth another attempt; configuration and TLS trust errors are not.
 inline bool isRetryableCurlCode(CURLcode code) {
     switch (code) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-    case CURLE_SSL_CONNECT_ERROR:
-        return true;
-    default:
-        return false;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_SEND_ERROR:
+        case CURLE_RECV_ERROR:
+        case CURLE_GOT_NOTHING:
+        case CURLE_PARTIAL_FILE:
+        case CURLE_HTTP2:
+        case CURLE_HTTP2_STREAM:
+        case CURLE_SSL_CONNECT_ERROR:
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -201,8 +201,8 @@ class HttpEngine {
 
     void startAttempt(std::unique_ptr<Transfer> owned) {
         Transfer& transfer = *owned;
-        const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
-            transfer.request.deadline - std::chrono::steady_clock::now());
+        const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(transfer.request.deadline -
+                                                                                     std::chrono::steady_clock::now());
         if (remaining.count() <= 0) {
             transfer.fail(Error(Errc::Timeout, "no time left in the fetch budget"));
             return;
@@ -220,9 +220,9 @@ class HttpEngine {
             return;
         }
         curl_slist* headers = nullptr;
-        for (const std::string& header :
-             {"Authorization: " + transfer.request.authorization.view(), "Content-Type: " + transfer.request.contentType,
-              std::string("Accept: application/json"), std::string("Expect:")}) {
+        for (const std::string& header : {"Authorization: " + transfer.request.authorization.view(),
+                                          "Content-Type: " + transfer.request.contentType,
+                                          std::string("Accept: application/json"), std::string("Expect:")}) {
             curl_slist* appended = curl_slist_append(headers, header.c_str());
             OPENSSL_cleanse(const_cast<char*>(header.data()), header.size());
             if (appended == nullptr) {
@@ -281,7 +281,8 @@ class HttpEngine {
         bool retryable = false;
         if (transfer.bodyTooLarge || code == CURLE_FILESIZE_EXCEEDED) {
             if (transfer.reply.status == 200 || transfer.reply.status == 0) {
-                failure = Error(Errc::InvalidResponse, "reply body exceeds the 1 MiB limit", int(transfer.reply.status));
+                failure =
+                    Error(Errc::InvalidResponse, "reply body exceeds the 1 MiB limit", int(transfer.reply.status));
             } else {
                 transfer.reply.body = "(body over 1 MiB dropped)";  // a refusal: its status still counts
                 retryable = isRetryableStatus(transfer.reply.status);

@@ -26,9 +26,9 @@ namespace mca::detail {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
-/// Identifies one tenant's token: a digest over the flow, server URL, appId, clientId and the
-/// secret, so no secret is stored and a wrong secret never matches a right one.
-using CacheKey = Sha256Digest;
+/// Identifies one tenant's token: a keyed digest over the flow, server URL, appId, clientId and
+/// the secret, so no secret is stored and a wrong secret never matches a right one.
+using CacheKey = KeyedDigest::Value;
 
 struct CacheKeyHash {
     std::size_t operator()(const CacheKey& key) const noexcept {
@@ -215,8 +215,8 @@ class TokenCache {
         std::optional<std::string> token;  // the ready header, "Bearer ..."
         TokenSchedule schedule{};
         std::atomic<SteadyTime::rep> lastUsed;
-        bool fetching = false;             // a cold fetch or a background refresh is in flight
-        Waiters waiters;                   // callers waiting on that fetch
+        bool fetching = false;  // a cold fetch or a background refresh is in flight
+        Waiters waiters;        // callers waiting on that fetch
         unsigned refreshFailures = 0;
         SteadyTime refreshRetryAt{};
     };
@@ -232,8 +232,8 @@ class TokenCache {
     static constexpr SteadyTime::rep kTouchResolution =
         std::chrono::duration_cast<SteadyTime::duration>(std::chrono::milliseconds(1)).count();
 
-    Shard& shardOf(const CacheKey& key) noexcept { return shards_[key[31] % kShardCount]; }
-    const Shard& shardOf(const CacheKey& key) const noexcept { return shards_[key[31] % kShardCount]; }
+    Shard& shardOf(const CacheKey& key) noexcept { return shards_[key[15] % kShardCount]; }
+    const Shard& shardOf(const CacheKey& key) const noexcept { return shards_[key[15] % kShardCount]; }
 
     void eraseLocked(Shard& shard, EntryMap::iterator at) {
         if (at->second->token) tokenCount_.fetch_sub(1, std::memory_order_relaxed);

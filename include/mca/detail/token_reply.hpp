@@ -33,8 +33,8 @@ struct InvalidReply : std::runtime_error {
 
 struct TokenReply {
     std::string accessToken;
-    std::optional<Seconds> expiresIn;     // from `expires_in`, clamped to [0, kMaxTokenLifetime]
-    std::optional<std::int64_t> jwtExp;   // the access token's `exp` claim, when it is a JWT
+    std::optional<Seconds> expiresIn;    // from `expires_in`, clamped to [0, kMaxTokenLifetime]
+    std::optional<std::int64_t> jwtExp;  // the access token's `exp` claim, when it is a JWT
 };
 
 /// A bearer token goes verbatim into an HTTP header: only visible ASCII is safe there
@@ -124,7 +124,8 @@ inline std::optional<Seconds> tokenLifetime(const TokenReply& reply, std::option
                                             SystemTime localNow) {
     std::optional<Seconds> lifetime = reply.expiresIn;
     if (reply.jwtExp) {
-        const auto issuedAt = std::chrono::duration_cast<Seconds>((serverDate ? *serverDate : localNow).time_since_epoch());
+        const auto issuedAt =
+            std::chrono::duration_cast<Seconds>((serverDate ? *serverDate : localNow).time_since_epoch());
         Seconds fromExp{*reply.jwtExp - issuedAt.count()};
         fromExp = std::clamp(fromExp, Seconds{0}, kMaxTokenLifetime);
         lifetime = lifetime ? std::min(*lifetime, fromExp) : fromExp;

@@ -23,7 +23,8 @@ inline std::optional<std::string> normalizeServerUrl(std::string_view serverUrl)
     const CurlUrlPtr parsed(curl_url());
     if (!parsed || curl_url_set(parsed.get(), CURLUPART_URL, trimmed.c_str(), 0) != CURLUE_OK) return std::nullopt;
     char* host = nullptr;
-    const bool hasHost = curl_url_get(parsed.get(), CURLUPART_HOST, &host, 0) == CURLUE_OK && host != nullptr && *host != '\0';
+    const bool hasHost =
+        curl_url_get(parsed.get(), CURLUPART_HOST, &host, 0) == CURLUE_OK && host != nullptr && *host != '\0';
     curl_free(host);
     if (!hasHost) return std::nullopt;
     return trimmed.back() == '/' ? trimmed : trimmed + '/';

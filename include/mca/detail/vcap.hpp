@@ -30,7 +30,8 @@ inline VcapCredentials parseVcap(const char* vcapServices, const char* vcapAppli
         } else {
             for (const auto& [name, bindings] : services.items()) {
                 const std::string_view serviceName = name;
-                const bool isMca = serviceName.rfind("AdvancedMobileAccess", 0) == 0 || serviceName.rfind("AppID", 0) == 0;
+                const bool isMca =
+                    serviceName.rfind("AdvancedMobileAccess", 0) == 0 || serviceName.rfind("AppID", 0) == 0;
                 if (!isMca || !bindings.is_array() || bindings.empty()) continue;
                 const auto& binding = bindings.front();
                 if (!binding.is_object()) continue;

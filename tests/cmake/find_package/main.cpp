@@ -3,10 +3,10 @@
 // missing appId without touching the network.
 #include <mca/auth_client.hpp>
 
+#include <stdlib.h>  // unsetenv (POSIX)
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <stdlib.h>  // unsetenv (POSIX)
 
 int main() {
     // Default credentials fall back to Cloud Foundry's environment: make sure there is none.
