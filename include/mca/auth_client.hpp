@@ -207,7 +207,8 @@ struct AuthClient::Impl {
         detail::TokenCache::Waiter waiter;
         auto future = waiter.get_future();
         std::string header;
-        switch (cache.acquire(tenant.key, now, header, waiter)) {
+        std::exception_ptr failure;
+        switch (cache.acquire(tenant.key, now, header, waiter, failure)) {
             case detail::TokenCache::Acquired::Hit:
                 waiter.set_value(std::move(header));
                 break;
@@ -219,6 +220,9 @@ struct AuthClient::Impl {
                 startFetch(tenant);
                 break;
             case detail::TokenCache::Acquired::Joined:
+                break;
+            case detail::TokenCache::Acquired::Failed:
+                waiter.set_exception(std::move(failure));
                 break;
         }
         return future;
@@ -267,7 +271,7 @@ struct AuthClient::Impl {
                     Error(Errc::InvalidResponse, std::string(invalid.what()) + " (from " + target + ")", 200));
             }
         }
-        for (auto& waiter : cache.completeWithError(key, now)) waiter.set_exception(error);
+        for (auto& waiter : cache.completeWithError(key, now, error, jitter(random))) waiter.set_exception(error);
     }
 
     std::shared_ptr<const Clock> clock;

@@ -42,11 +42,15 @@ TEST(Concurrency, SingleFlightSharesFailuresToo) {
     refusal.status = 403;
     refusal.delay = 200ms;
     fixture.server.pushReply(refusal);
-    AuthClient client(optionsFor(fixture.credentials()));
+    auto clock = std::make_shared<ManualClock>();
+    Options options = optionsFor(fixture.credentials());
+    options.clock = clock;
+    AuthClient client(options);
     std::vector<std::future<std::string>> futures;
     for (int i = 0; i < 50; ++i) futures.push_back(client.getAuthorizationHeader());
     for (auto& future : futures) EXPECT_EQ(errorOf(std::move(future)).httpStatus(), 403);
     EXPECT_EQ(fixture.server.tokenRequests(), 1u);
+    clock->advance(std::chrono::seconds(6));  // past the key's failure backoff
     EXPECT_NO_THROW(client.getAuthorizationHeader().get());  // the fault cleared: next call succeeds
 }
 

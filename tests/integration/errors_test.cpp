@@ -209,12 +209,16 @@ TEST(Errors, UnusableRepliesAreInvalidResponse) {
         R"({"access_token": "abc", "expires_in": "an hour"})",
     };
     ServerFixture fixture;
-    AuthClient client(shortTimeout(fixture.credentials()));
+    auto clock = std::make_shared<ManualClock>();
+    Options options = shortTimeout(fixture.credentials());
+    options.clock = clock;
+    AuthClient client(options);
     for (const std::string& body : bodies) {
         Reply reply;
         reply.action = Action::RawBody;
         reply.body = body;
         fixture.server.pushReply(reply);
+        clock->advance(std::chrono::seconds(10));  // past the previous failure's backoff
         const Error error = errorOf(client.getAuthorizationHeader());
         EXPECT_EQ(error.code(), Errc::InvalidResponse) << body << " -> " << error.what();
         EXPECT_EQ(error.httpStatus(), 200);
@@ -229,10 +233,14 @@ TEST(Errors, RefusesBodiesOverOneMebibyteWithoutBufferingThem) {
     reply.action = Action::RawBody;
     reply.body = R"({"access_token": ")" + std::string(5 * 1024 * 1024, 'a') + R"("})";
     fixture.server.pushReply(reply);
-    AuthClient client(shortTimeout(fixture.credentials()));
+    auto clock = std::make_shared<ManualClock>();
+    Options options = shortTimeout(fixture.credentials());
+    options.clock = clock;
+    AuthClient client(options);
     const Error error = errorOf(client.getAuthorizationHeader());
     EXPECT_EQ(error.code(), Errc::InvalidResponse);
     EXPECT_NE(std::string(error.what()).find("1 MiB"), std::string::npos) << error.what();
+    clock->advance(std::chrono::seconds(10));
     // Just under the limit is fine.
     Reply large;
     large.action = Action::RawBody;
@@ -254,6 +262,32 @@ TEST(Errors, RedirectsAreNotFollowedAndCredentialsStayHome) {
     EXPECT_EQ(error.code(), Errc::TokenGenerate);
     EXPECT_EQ(error.httpStatus(), 307);
     EXPECT_TRUE(elsewhere.server.requests().empty());
+}
+
+TEST(Errors, AFailedKeyFailsFastWithTheSameErrorUntilItsBackoffEnds) {
+    ServerFixture fixture;
+    Reply refusal;
+    refusal.action = Action::Status;
+    refusal.status = 503;
+    refusal.headers = {{"Retry-After", "3600"}};  // not retried within the budget
+    fixture.server.pushReply(refusal);
+    auto clock = std::make_shared<ManualClock>();
+    Options options = shortTimeout(fixture.credentials());
+    options.clock = clock;
+    AuthClient client(options);
+    const Error first = errorOf(client.getAuthorizationHeader());
+    EXPECT_EQ(first.httpStatus(), 503);
+    for (int i = 0; i < 100; ++i) {
+        auto future = client.getAuthorizationHeader();
+        ASSERT_EQ(future.wait_for(std::chrono::seconds(0)), std::future_status::ready);  // no queueing
+        const Error again = errorOf(std::move(future));
+        EXPECT_EQ(again.httpStatus(), 503);
+        EXPECT_STREQ(again.what(), first.what());
+    }
+    EXPECT_EQ(fixture.server.tokenRequests(), 1u);  // the failing server saw one request, not 101
+    clock->advance(std::chrono::seconds(6));        // longer than any backoff
+    EXPECT_NO_THROW(client.getAuthorizationHeader().get());
+    EXPECT_EQ(fixture.server.tokenRequests(), 2u);
 }
 
 TEST(Errors, ServerBodiesEchoingTheSecretAreRedacted) {

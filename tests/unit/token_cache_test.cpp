@@ -12,11 +12,12 @@ CacheKey keyOf(const std::string& name) { return KeyedDigest::forThisThread().fi
 struct CacheProbe {
     TokenCache& cache;
     SteadyTime now;
+    std::exception_ptr failure = nullptr;  // set by acquire when it returns Failed
 
     TokenCache::Acquired acquire(const CacheKey& key, std::string* header = nullptr) {
         std::string out;
         TokenCache::Waiter waiter;
-        const auto result = cache.acquire(key, now, out, waiter);
+        const auto result = cache.acquire(key, now, out, waiter, failure);
         if (header) *header = out;
         return result;
     }
@@ -56,8 +57,8 @@ TEST(TokenCache, MissThenSingleFlightThenHit) {
     auto firstFuture = first.get_future();
     auto secondFuture = second.get_future();
     std::string header;
-    EXPECT_EQ(cache.acquire(key, probe.now, header, first), TokenCache::Acquired::Fetch);
-    EXPECT_EQ(cache.acquire(key, probe.now, header, second), TokenCache::Acquired::Joined);
+    EXPECT_EQ(cache.acquire(key, probe.now, header, first, probe.failure), TokenCache::Acquired::Fetch);
+    EXPECT_EQ(cache.acquire(key, probe.now, header, second, probe.failure), TokenCache::Acquired::Joined);
     EXPECT_EQ(cache.size(), 0u);  // a fetch in flight is not a token
     probe.store(key, "Bearer A");
     EXPECT_EQ(firstFuture.get(), "Bearer A");
@@ -90,7 +91,7 @@ TEST(TokenCache, FailedRefreshKeepsTheOldTokenAndBacksOff) {
     probe.fill(key, "Bearer old");
     probe.now += 3450s;  // past refreshAt (3420 s with jitter 0)
     EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::HitRefresh);
-    EXPECT_TRUE(cache.completeWithError(key, probe.now).empty());
+    EXPECT_TRUE(cache.completeWithError(key, probe.now, std::make_exception_ptr(Error(Errc::Network, "down")), 0.0).empty());
     std::string header;
     EXPECT_EQ(probe.acquire(key, &header), TokenCache::Acquired::Hit);  // backing off: no new refresh
     EXPECT_EQ(header, "Bearer old");
@@ -119,8 +120,8 @@ TEST(TokenCache, StaleTokenWithRefreshInFlightMakesCallersWait) {
     TokenCache::Waiter waiter;
     auto future = waiter.get_future();
     std::string header;
-    EXPECT_EQ(cache.acquire(key, probe.now, header, waiter), TokenCache::Acquired::Joined);
-    auto failed = cache.completeWithError(key, probe.now);
+    EXPECT_EQ(cache.acquire(key, probe.now, header, waiter, probe.failure), TokenCache::Acquired::Joined);
+    auto failed = cache.completeWithError(key, probe.now, std::make_exception_ptr(Error(Errc::Network, "down")), 0.0);
     ASSERT_EQ(failed.size(), 1u);  // the refresh failed and the token is stale: the waiter fails
     EXPECT_EQ(cache.size(), 0u);
 }
@@ -164,6 +165,53 @@ TEST(TokenCache, DoesNotEvictAnEntryWhoseRefreshIsInFlight) {
     EXPECT_TRUE(cache.contains(c));
 }
 
+TEST(TokenCache, AFailedKeyFailsFastDuringItsBackoff) {
+    TokenCache cache(10);
+    CacheProbe probe{cache, SteadyTime{} + 1h};
+    const auto key = keyOf("a");
+    EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Fetch);
+    EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Joined);
+    const auto refused = std::make_exception_ptr(Error(Errc::TokenGenerate, "refused", 401));
+    EXPECT_EQ(cache.completeWithError(key, probe.now, refused, 1.0).size(), 2u);
+    EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Failed);
+    EXPECT_EQ(probe.failure, refused);  // the very error the shared fetch ended with
+    probe.now += failureBackoff(1, 1.0);
+    EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Fetch);  // backoff over: one new attempt
+    EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Joined);
+    cache.completeWithError(key, probe.now, refused, 1.0);
+    probe.now += failureBackoff(1, 1.0);
+    EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Failed);  // the second failure backs off longer
+    probe.now += failureBackoff(2, 1.0);
+    EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Fetch);
+    probe.store(key, "Bearer");
+    EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Hit);
+}
+
+TEST(TokenCache, FailureBackoffIsShortBoundedAndJittered) {
+    EXPECT_EQ(failureBackoff(1, 1.0), 200ms);
+    EXPECT_EQ(failureBackoff(1, 0.0), 100ms);
+    EXPECT_EQ(failureBackoff(2, 1.0), 400ms);
+    EXPECT_EQ(failureBackoff(50, 1.0), 5000ms);
+    EXPECT_LT(failureBackoff(3, 0.2), failureBackoff(3, 0.9));
+}
+
+TEST(TokenCache, RememberedFailuresHaveTheirOwnBoundAndNeverEvictTokens) {
+    TokenCache cache(2);
+    CacheProbe probe{cache, SteadyTime{} + 1h};
+    probe.fill(keyOf("token-1"), "Bearer");
+    probe.fill(keyOf("token-2"), "Bearer");
+    for (int i = 0; i < 10; ++i) {
+        probe.now += 1ms;
+        const auto key = keyOf("failing-" + std::to_string(i));
+        EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Fetch);
+        cache.completeWithError(key, probe.now, std::make_exception_ptr(Error(Errc::Network, "down")), 1.0);
+    }
+    EXPECT_EQ(cache.size(), 2u);
+    EXPECT_EQ(cache.rememberedFailures(), 2u);
+    EXPECT_EQ(probe.acquire(keyOf("failing-9")), TokenCache::Acquired::Failed);
+    EXPECT_EQ(probe.acquire(keyOf("failing-0")), TokenCache::Acquired::Fetch);  // evicted, though still in backoff
+}
+
 TEST(TokenCache, SizeZeroCachesNothingButStillSharesAFetch) {
     TokenCache cache(0);
     CacheProbe probe{cache, SteadyTime{} + 1h};
@@ -182,7 +230,7 @@ TEST(TokenCache, TokensWithoutAKnownLifetimeAreDeliveredButNotKept) {
     TokenCache::Waiter waiter;
     auto future = waiter.get_future();
     std::string header;
-    ASSERT_EQ(cache.acquire(key, probe.now, header, waiter), TokenCache::Acquired::Fetch);
+    ASSERT_EQ(cache.acquire(key, probe.now, header, waiter, probe.failure), TokenCache::Acquired::Fetch);
     for (auto& w : cache.completeWithToken(key, "Bearer once", std::nullopt, probe.now, 0.5))
         w.set_value("Bearer once");
     EXPECT_EQ(future.get(), "Bearer once");

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <exception>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -59,6 +60,16 @@ inline TokenSchedule scheduleToken(SteadyTime received, Seconds lifetime, double
     return {at(usable - refreshLead), at(usable)};
 }
 
+/// How long a key without a valid token fails fast after its fetch failed: 200 ms doubling per
+/// consecutive failure up to 5 s, scaled by `jitter` in [0.5, 1] so that keys that failed
+/// together do not retry together.
+inline std::chrono::milliseconds failureBackoff(unsigned failures, double jitter) {
+    const unsigned exponent = std::min(failures == 0 ? 0u : failures - 1, 5u);
+    const auto base = std::min(std::chrono::milliseconds(200) * (1u << exponent), std::chrono::milliseconds(5000));
+    const double scale = 0.5 + 0.5 * std::clamp(jitter, 0.0, 1.0);
+    return std::chrono::milliseconds(static_cast<long long>(static_cast<double>(base.count()) * scale));
+}
+
 /// Backoff between background refresh attempts after failures, while the old token still serves.
 inline std::chrono::milliseconds refreshRetryDelay(unsigned failures) {
     const unsigned exponent = std::min(failures, 7u);
@@ -75,6 +86,7 @@ class TokenCache {
         HitRefresh,  // as Hit, and the caller must start a background refresh for the key
         Joined,      // a fetch is in flight; the waiter was queued on it
         Fetch,       // nothing usable: the waiter was queued and the caller must start the fetch
+        Failed,      // the key's last fetch failed and it is backing off: `failure` holds that error
     };
 
     explicit TokenCache(std::size_t capacity) : capacity_(capacity) {}
@@ -96,7 +108,8 @@ class TokenCache {
     /// Everything tryHit does not settle, under the shard's exclusive lock: hands out a token
     /// (deciding whether this caller starts its background refresh), or queues `waiter` on the
     /// key's fetch (`waiter` is moved from only when queued).
-    Acquired acquire(const CacheKey& key, SteadyTime now, std::string& header, Waiter& waiter) {
+    Acquired acquire(const CacheKey& key, SteadyTime now, std::string& header, Waiter& waiter,
+                     std::exception_ptr& failure) {
         Shard& shard = shardOf(key);
         std::unique_lock lock(shard.mutex);
         auto& slot = shard.entries[key];
@@ -112,6 +125,10 @@ class TokenCache {
             }
             entry.fetching = true;
             return Acquired::HitRefresh;
+        }
+        if (entry.failure && !entry.fetching && now < entry.failedUntil) {
+            failure = entry.failure;
+            return Acquired::Failed;
         }
         entry.waiters.push_back(std::move(waiter));
         if (entry.fetching) {
@@ -137,6 +154,7 @@ class TokenCache {
             entry.fetching = false;
             entry.refreshFailures = 0;
             entry.refreshRetryAt = {};
+            forgetFailureLocked(entry);
             const auto schedule = lifetime ? scheduleToken(received, *lifetime, jitter) : TokenSchedule{};
             if (capacity_ > 0 && lifetime && schedule.staleAt > received) {
                 if (!entry.token) tokenCount_.fetch_add(1, std::memory_order_relaxed);
@@ -148,27 +166,45 @@ class TokenCache {
             }
         }
         if (stored) {
-            evictBeyondCapacity();
+            evictBeyondCapacity(tokenCount_, [](const Entry& entry) { return entry.token.has_value(); });
         }
         return waiters;
     }
 
-    /// Records a failed fetch and returns the waiters to fail. A token that is still valid keeps
-    /// serving; its next refresh attempt is delayed with exponential backoff.
-    Waiters completeWithError(const CacheKey& key, SteadyTime now) {
+    /// Records a failed fetch and returns the waiters to fail with `error`. A token that is still
+    /// valid keeps serving and its next refresh attempt is delayed. A key left without a valid
+    /// token remembers the error for a short backoff (`jitter` in [0, 1]), during which callers
+    /// get it at once instead of sending the failing server another request.
+    Waiters completeWithError(const CacheKey& key, SteadyTime now, std::exception_ptr error, double jitter) {
         Waiters waiters;
-        Shard& shard = shardOf(key);
-        std::unique_lock lock(shard.mutex);
-        const auto found = shard.entries.find(key);
-        if (found == shard.entries.end()) return waiters;
-        Entry& entry = *found->second;
-        waiters.swap(entry.waiters);
-        entry.fetching = false;
-        if (entry.token && now < entry.schedule.staleAt) {
-            entry.refreshFailures += 1;
-            entry.refreshRetryAt = now + refreshRetryDelay(entry.refreshFailures);
-        } else {
-            eraseLocked(shard, found);
+        bool remembered = false;
+        {
+            Shard& shard = shardOf(key);
+            std::unique_lock lock(shard.mutex);
+            const auto found = shard.entries.find(key);
+            if (found == shard.entries.end()) return waiters;
+            Entry& entry = *found->second;
+            waiters.swap(entry.waiters);
+            entry.fetching = false;
+            if (entry.token && now < entry.schedule.staleAt) {
+                entry.refreshFailures += 1;
+                entry.refreshRetryAt = now + refreshRetryDelay(entry.refreshFailures);
+            } else if (capacity_ > 0 && error) {
+                if (entry.token) {
+                    entry.token.reset();
+                    tokenCount_.fetch_sub(1, std::memory_order_relaxed);
+                }
+                if (!entry.failure) failureCount_.fetch_add(1, std::memory_order_relaxed);
+                entry.failure = std::move(error);
+                entry.consecutiveFailures += 1;
+                entry.failedUntil = now + failureBackoff(entry.consecutiveFailures, jitter);
+                remembered = true;
+            } else {
+                eraseLocked(shard, found);
+            }
+        }
+        if (remembered) {
+            evictBeyondCapacity(failureCount_, [](const Entry& entry) { return entry.failure != nullptr; });
         }
         return waiters;
     }
@@ -184,12 +220,15 @@ class TokenCache {
             shard.entries.clear();
         }
         tokenCount_.store(0, std::memory_order_relaxed);
+        failureCount_.store(0, std::memory_order_relaxed);
         return waiters;
     }
 
     /// Number of tokens held (entries with only a fetch in flight are not counted).
     std::size_t size() const noexcept { return tokenCount_.load(std::memory_order_relaxed); }
     std::size_t capacity() const noexcept { return capacity_; }
+    /// Number of keys remembering a failed fetch (each bounded by the capacity too).
+    std::size_t rememberedFailures() const noexcept { return failureCount_.load(std::memory_order_relaxed); }
 
     /// Whether a token for `key` is held (for tests and diagnostics).
     bool contains(const CacheKey& key) const {
@@ -217,8 +256,11 @@ class TokenCache {
         std::atomic<SteadyTime::rep> lastUsed;
         bool fetching = false;  // a cold fetch or a background refresh is in flight
         Waiters waiters;        // callers waiting on that fetch
-        unsigned refreshFailures = 0;
+        unsigned refreshFailures = 0;  // background refreshes failed since the last success
         SteadyTime refreshRetryAt{};
+        std::exception_ptr failure;  // the last fetch's error, while the key has no valid token
+        unsigned consecutiveFailures = 0;
+        SteadyTime failedUntil{};  // until then, callers get `failure` at once
     };
 
     using EntryMap = std::unordered_map<CacheKey, std::unique_ptr<Entry>, CacheKeyHash>;
@@ -237,22 +279,33 @@ class TokenCache {
 
     void eraseLocked(Shard& shard, EntryMap::iterator at) {
         if (at->second->token) tokenCount_.fetch_sub(1, std::memory_order_relaxed);
+        forgetFailureLocked(*at->second);
         shard.entries.erase(at);
     }
 
-    // Evicts least recently used tokens until the count fits. Entries with a fetch in flight are
-    // never evicted (their waiters or refresh would be lost). Runs only on insertion, so the
-    // O(n) scan is paid at network rate, never on a hit.
-    void evictBeyondCapacity() {
+    void forgetFailureLocked(Entry& entry) {
+        if (entry.failure) failureCount_.fetch_sub(1, std::memory_order_relaxed);
+        entry.failure = nullptr;
+        entry.consecutiveFailures = 0;
+        entry.failedUntil = {};
+    }
+
+    // Evicts the least recently used entries that `counted` selects until `count` fits the
+    // capacity (tokens and remembered failures have a budget each, so failing keys never push
+    // out valid tokens). Entries with a fetch in flight are never evicted: their waiters or
+    // refresh would be lost. Runs only on insertion, so the O(n) scan is paid at network rate,
+    // never on a hit.
+    template <class Counted>
+    void evictBeyondCapacity(const std::atomic<std::size_t>& count, Counted counted) {
         std::lock_guard evictionLock(evictionMutex_);
-        while (tokenCount_.load(std::memory_order_relaxed) > capacity_) {
+        while (count.load(std::memory_order_relaxed) > capacity_) {
             Shard* victimShard = nullptr;
             CacheKey victimKey{};
             SteadyTime::rep oldest = 0;
             for (Shard& shard : shards_) {
                 std::shared_lock lock(shard.mutex);
                 for (const auto& [key, entry] : shard.entries) {
-                    if (!entry->token || entry->fetching) continue;
+                    if (entry->fetching || !counted(*entry)) continue;
                     const auto used = entry->lastUsed.load(std::memory_order_relaxed);
                     if (victimShard == nullptr || used < oldest) {
                         victimShard = &shard;
@@ -264,7 +317,7 @@ class TokenCache {
             if (victimShard == nullptr) return;  // everything left is in flight: stay over for now
             std::unique_lock lock(victimShard->mutex);
             const auto victim = victimShard->entries.find(victimKey);
-            if (victim != victimShard->entries.end() && victim->second->token && !victim->second->fetching) {
+            if (victim != victimShard->entries.end() && !victim->second->fetching && counted(*victim->second)) {
                 eraseLocked(*victimShard, victim);
             }
         }
@@ -273,6 +326,7 @@ class TokenCache {
     const std::size_t capacity_;
     std::array<Shard, kShardCount> shards_;
     std::atomic<std::size_t> tokenCount_{0};
+    std::atomic<std::size_t> failureCount_{0};
     std::mutex evictionMutex_;
 };
 
