@@ -77,16 +77,20 @@ inline std::unique_ptr<test::McaTestServer> startTestServer() {
     return server;
 }
 
-/// `count` tenants registered on `server`, named after `prefix` so that figures never share a key.
-inline std::vector<Credentials> registerTenants(test::McaTestServer& server, const std::string& prefix,
+/// Tenant `index` of a family: the naming compare_node.sh registers on a standalone server too.
+inline Credentials familyTenant(const std::string& family, std::size_t index, const std::string& serverUrl) {
+    const std::string appId = family + "-" + std::to_string(index);
+    return Credentials{appId, "client-" + appId, "secret-" + appId, serverUrl};
+}
+
+/// `count` tenants registered on `server`; each figure uses its own family so none shares a key.
+inline std::vector<Credentials> registerTenants(test::McaTestServer& server, const std::string& family,
                                                 std::size_t count) {
     std::vector<Credentials> tenants;
     tenants.reserve(count);
     for (std::size_t i = 0; i < count; ++i) {
-        const std::string appId = prefix + "-" + std::to_string(i);
-        Credentials tenant{appId, "client-" + appId, "secret-" + appId, server.baseUrl()};
-        server.addClient(tenant.appId, tenant.clientId, tenant.secret);
-        tenants.push_back(std::move(tenant));
+        tenants.push_back(familyTenant(family, i, server.baseUrl()));
+        server.addClient(tenants.back().appId, tenants.back().clientId, tenants.back().secret);
     }
     return tenants;
 }

@@ -92,7 +92,7 @@ TEST(Concurrency, DestroyingTheClientFailsPendingFuturesWithShutdown) {
 
 TEST(Concurrency, StressManyThreadsTenantsEvictionsShortTokensAndFaults) {
     ServerFixture fixture;
-    fixture.server.setExpiresIn(2);
+    fixture.server.setExpiresIn(1);  // tokens expiring every second
     fixture.server.setFailEvery(5);
     constexpr int kTenants = 12;
     std::vector<Credentials> tenants;

@@ -290,6 +290,63 @@ TEST(Errors, AFailedKeyFailsFastWithTheSameErrorUntilItsBackoffEnds) {
     EXPECT_EQ(fixture.server.tokenRequests(), 2u);
 }
 
+TEST(Secrets, NoErrorMessageCarriesTheSecretOrAToken) {
+    ServerFixture fixture;
+    auto clock = std::make_shared<ManualClock>();
+    Options options = shortTimeout(fixture.credentials(), 500ms);
+    options.clock = clock;
+    AuthClient client(options);
+    const std::string token = accessTokenOf(client.getAuthorizationHeader().get());
+    const std::string basic = detail::base64Encode(std::string(kClientId) + ":" + kSecret);
+    // A hostile or buggy server echoes everything it knows, in every kind of reply.
+    const std::string echo = std::string("secret=") + kSecret + " basic=" + basic + " token=" + token;
+    std::vector<Reply> replies;
+    for (const int status : {400, 401, 500}) {
+        Reply plain;
+        plain.action = Action::Status;
+        plain.status = status;
+        plain.body = echo;
+        replies.push_back(plain);
+        Reply oauth = plain;
+        oauth.body = nlohmann::json{{"error", echo}, {"error_description", echo}}.dump();
+        replies.push_back(oauth);
+    }
+    Reply invalid;
+    invalid.action = Action::RawBody;
+    invalid.body = nlohmann::json{{"access_token", token + "\r\n" + kSecret}}.dump();
+    replies.push_back(invalid);
+    Reply hang;
+    hang.action = Action::Hang;
+    replies.push_back(hang);
+    Reply drop;
+    drop.action = Action::DropMidReply;
+    replies.push_back(drop);
+
+    std::vector<Error> errors;
+    Credentials other = fixture.credentials();
+    for (const Reply& reply : replies) {
+        fixture.server.setDefaultReply(reply);
+        clock->advance(std::chrono::hours(2));  // the cached token is gone: every call fetches
+        errors.push_back(errorOf(client.getAuthorizationHeader()));
+    }
+    other.serverUrl = "gopher://127.0.0.1/" + std::string(kSecret);
+    errors.push_back(errorOf(client.getAuthorizationHeader(other)));
+    {
+        Options doomed = shortTimeout(fixture.credentials(), std::chrono::seconds(30));
+        auto dying = std::make_unique<AuthClient>(doomed);
+        auto pending = dying->getAuthorizationHeader();
+        dying.reset();
+        errors.push_back(errorOf(std::move(pending)));
+    }
+    for (const Error& error : errors) {
+        const std::string message = error.what();
+        EXPECT_EQ(message.find(kSecret), std::string::npos) << message;
+        EXPECT_EQ(message.find(basic), std::string::npos) << message;
+        EXPECT_EQ(message.find(token), std::string::npos) << message;
+        EXPECT_EQ(message.find(token.substr(0, 40)), std::string::npos) << message;
+    }
+}
+
 TEST(Errors, ServerBodiesEchoingTheSecretAreRedacted) {
     ServerFixture fixture;
     Reply reply;

@@ -1,5 +1,6 @@
 // HTTPS with certificates made at test time by the openssl command: a CA, and a server
-// certificate for 127.0.0.1 and localhost that it signed. Verification is always on.
+// certificate for 127.0.0.1 and localhost that it signed, one for another name, an expired one.
+// Verification is always on: there is no option to turn it off.
 
 #include "test_support.hpp"
 
@@ -21,6 +22,7 @@ class Tls : public ::testing::Test {
         fs::create_directories(directory);
         const std::string dir = directory.string();
         std::ofstream(directory / "server.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+        std::ofstream(directory / "other.ext") << "subjectAltName=DNS:auth.example.com\n";
         const std::string openssl = MCA_TEST_OPENSSL;
         const std::string commands[] = {
             openssl + " req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=mca-test-ca -keyout " + dir +
@@ -29,6 +31,12 @@ class Tls : public ::testing::Test {
                 "/server.csr",
             openssl + " x509 -req -in " + dir + "/server.csr -CA " + dir + "/ca.pem -CAkey " + dir +
                 "/ca.key -CAcreateserial -days 2 -extfile " + dir + "/server.ext -out " + dir + "/server.pem",
+            // Same key, signed by the same CA, but for another host name.
+            openssl + " x509 -req -in " + dir + "/server.csr -CA " + dir + "/ca.pem -CAkey " + dir +
+                "/ca.key -CAcreateserial -days 2 -extfile " + dir + "/other.ext -out " + dir + "/other.pem",
+            // Same key and names, but its validity ended yesterday.
+            openssl + " x509 -req -in " + dir + "/server.csr -CA " + dir + "/ca.pem -CAkey " + dir +
+                "/ca.key -CAcreateserial -days -1 -extfile " + dir + "/server.ext -out " + dir + "/expired.pem",
         };
         for (const auto& command : commands) {
             ASSERT_EQ(std::system((command + " >/dev/null 2>&1").c_str()), 0) << command;
@@ -36,9 +44,9 @@ class Tls : public ::testing::Test {
     }
     static void TearDownTestSuite() { fs::remove_all(directory); }
 
-    static ServerOptions https() {
+    static ServerOptions https(const char* certificate = "server.pem") {
         ServerOptions options;
-        options.tlsCertFile = (directory / "server.pem").string();
+        options.tlsCertFile = (directory / certificate).string();
         options.tlsKeyFile = (directory / "server.key").string();
         return options;
     }
@@ -68,6 +76,30 @@ TEST_F(Tls, RefusesAServerItCannotVerify) {
     EXPECT_EQ(error.code(), Errc::Network) << error.what();
     EXPECT_NE(std::string(error.what()).find("certificate"), std::string::npos) << error.what();
     EXPECT_EQ(fixture.server.tokenRequests(), 0u);  // the credentials never left the client
+}
+
+TEST_F(Tls, RefusesACertificateForAnotherHost) {
+    ServerFixture fixture(https("other.pem"));
+    Options options = optionsFor(fixture.credentials());
+    options.caInfo = (directory / "ca.pem").string();
+    options.timeout = std::chrono::seconds(3);
+    AuthClient client(options);
+    const Error error = errorOf(client.getAuthorizationHeader());
+    EXPECT_EQ(error.code(), Errc::Network) << error.what();
+    EXPECT_NE(std::string(error.what()).find("127.0.0.1"), std::string::npos) << error.what();  // curl names the host
+    EXPECT_EQ(fixture.server.tokenRequests(), 0u);
+}
+
+TEST_F(Tls, RefusesAnExpiredCertificate) {
+    ServerFixture fixture(https("expired.pem"));
+    Options options = optionsFor(fixture.credentials());
+    options.caInfo = (directory / "ca.pem").string();
+    options.timeout = std::chrono::seconds(3);
+    AuthClient client(options);
+    const Error error = errorOf(client.getAuthorizationHeader());
+    EXPECT_EQ(error.code(), Errc::Network) << error.what();
+    EXPECT_NE(std::string(error.what()).find("expired"), std::string::npos) << error.what();
+    EXPECT_EQ(fixture.server.tokenRequests(), 0u);
 }
 
 TEST_F(Tls, RefusesAMissingCaFile) {

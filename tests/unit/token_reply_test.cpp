@@ -114,6 +114,16 @@ TEST(TokenReply, DescribesOAuthErrorsAndShortensOtherBodies) {
     EXPECT_LT(describeErrorBody(longBody).size(), 220u);
 }
 
+TEST(TokenReply, ErrorDescriptionsNeverCarryTokenLikeStrings) {
+    const std::string jwt = fakeJwt(R"({"exp":1900000000,"aud":"app"})");
+    EXPECT_EQ(describeErrorBody(R"({"error":"invalid_token","error_description":"token )" + jwt + R"( expired"})"),
+              "invalid_token: token <redacted> expired");
+    EXPECT_EQ(describeErrorBody("Basic YmFja2VuZC1jbGllbnQ6czNjcjN0LVZhbHVlLXRoYXQtbXVzdA== rejected"),
+              "body \"Basic <redacted> rejected\"");
+    EXPECT_EQ(describeErrorBody("upstream timeout (request 5f2c1a)"), "body \"upstream timeout (request 5f2c1a)\"");
+    EXPECT_EQ(redactTokenLikeRuns(std::string(31, 'a') + " " + std::string(32, 'b')), std::string(31, 'a') + " <redacted>");
+}
+
 TEST(TokenReply, RedactsEveryOccurrence) {
     std::string text = "secret=hunter2 and again hunter2";
     redact(text, "hunter2");

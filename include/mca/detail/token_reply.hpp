@@ -164,9 +164,38 @@ inline void redact(std::string& text, std::string_view secret) {
     }
 }
 
+/// Replaces every run of 32 or more characters that could be a token or a credential (base64,
+/// base64url or JWT alphabet) with "<redacted>": an error body may echo what the client sent or
+/// a token it once received, and neither belongs in a message or a log line.
+inline std::string redactTokenLikeRuns(std::string_view text) {
+    constexpr std::size_t kLongestShown = 31;
+    const auto tokenChar = [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+               c == '.' || c == '~' || c == '+' || c == '/' || c == '=';
+    };
+    std::string out;
+    std::size_t at = 0;
+    while (at < text.size()) {
+        std::size_t end = at;
+        while (end < text.size() && tokenChar(text[end])) ++end;
+        if (end == at) {
+            out += text[at++];
+            continue;
+        }
+        if (end - at > kLongestShown) {
+            out += "<redacted>";
+        } else {
+            out.append(text.substr(at, end - at));
+        }
+        at = end;
+    }
+    return out;
+}
+
 /// A short, printable description of an error reply for messages: the OAuth `error` and
 /// `error_description` when the body is an OAuth error, otherwise the start of the body with
-/// anything unprintable replaced. The caller redacts secrets from the result.
+/// anything unprintable replaced; token-like runs are redacted. The caller also redacts the
+/// secret, which may be short.
 inline std::string describeErrorBody(std::string_view body) {
     constexpr std::size_t kMaxShown = 200;
     const auto printable = [&](std::string_view text) {
@@ -187,11 +216,11 @@ inline std::string describeErrorBody(std::string_view body) {
             if (description != reply.end() && description->is_string()) {
                 text += ": " + printable(description->get_ref<const std::string&>());
             }
-            return text;
+            return redactTokenLikeRuns(text);
         }
     }
     if (trimWhitespace(body).empty()) return "empty body";
-    return "body \"" + printable(trimWhitespace(body)) + "\"";
+    return "body \"" + redactTokenLikeRuns(printable(trimWhitespace(body))) + "\"";
 }
 
 }  // namespace mca::detail

@@ -1,0 +1,593 @@
+// mca_oauth_bench: every performance figure of mca-oauth, each measured next to its floor (the
+// same work done with only the standard library or plain libcurl) in the same run, against a
+// loopback McaTestServer started in-process. Prints a table: figure | measured | floor | ratio |
+// goal | met?
+//
+// Run everything (from the repository root; takes about two minutes):
+//
+//   cmake --preset bench && cmake --build --preset bench && build/bench/tests/benchmarks/mca_oauth_bench
+//
+//   mca_oauth_bench --smoke    every figure with tiny counts, a few seconds; exit 0 = all ran (CI)
+//   mca_oauth_bench --node-comparison-driver ...   mca-oauth's half of compare_node.sh
+//
+// Timings on a shared machine are noisy: network figures are medians over interleaved rounds
+// (floor, then mca-oauth, repeated), the hit figures Google Benchmark medians of repetitions.
+
+#include "bench_support.hpp"
+#include "plain_curl.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <future>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace mca::bench {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::size_t kTokenHeaderBytes = 1024;  // "Bearer " + a 1 KiB-class MCA token
+
+/// How much work each figure does: the full run, or the smoke pass that only proves they run.
+struct Scale {
+    bool smoke = false;
+    double hitMinSeconds = 0.2;
+    int hitRepetitions = 5;
+    int coldRounds = 5;
+    std::size_t coldFetchesPerRound = 100;
+    int crowdRepetitions = 5;
+    std::size_t crowdCallers = 1000;
+    int burstRepetitions = 3;
+    std::size_t burstTenants = 1000;
+    std::chrono::seconds steadyDuration{20};
+    std::size_t memoryTenants = 10000;
+    std::size_t boundedCacheSize = 1000;
+
+    static Scale smokePass() {
+        Scale scale;
+        scale.smoke = true;
+        scale.hitMinSeconds = 0.01;
+        scale.hitRepetitions = 1;
+        scale.coldRounds = 1;
+        scale.coldFetchesPerRound = 5;
+        scale.crowdRepetitions = 1;
+        scale.crowdCallers = 50;
+        scale.burstRepetitions = 1;
+        scale.burstTenants = 50;
+        scale.steadyDuration = 1s;
+        scale.memoryTenants = 200;
+        scale.boundedCacheSize = 20;
+        return scale;
+    }
+};
+
+std::string format(const char* pattern, double value) {
+    char text[64];
+    std::snprintf(text, sizeof text, pattern, value);
+    return text;
+}
+
+std::string withCount(std::size_t count) {  // 10000 -> "10,000"
+    std::string digits = std::to_string(count);
+    for (auto at = static_cast<std::ptrdiff_t>(digits.size()) - 3; at > 0; at -= 3) digits.insert(at, ",");
+    return digits;
+}
+
+Options optionsFor(const Credentials& tenant, std::size_t cacheSize) {
+    Options options;
+    options.appId = tenant.appId;
+    options.clientId = tenant.clientId;
+    options.secret = tenant.secret;
+    options.serverUrl = tenant.serverUrl;
+    options.cacheSize = cacheSize;
+    return options;
+}
+
+/// Pads the server's tokens so that a header is about kTokenHeaderBytes; returns its exact size.
+std::size_t padTokensToOneKiB(test::McaTestServer& server) {
+    const Credentials probe = registerTenants(server, "padding", 2).front();
+    const auto headerSize = [&](const Credentials& tenant) {
+        AuthClient client;
+        return client.getAuthorizationHeader(tenant).get().size();
+    };
+    const std::size_t unpadded = headerSize(probe);
+    // base64url turns 3 claim bytes into 4 token bytes; `,"pad":""` costs 9 bytes of JSON.
+    server.setTokenPadding((kTokenHeaderBytes - unpadded) * 3 / 4 - 9);
+    return headerSize(familyTenant("padding", 1, server.baseUrl()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cache hits, measured with Google Benchmark.
+
+/// Floor (a): one mutex, one unordered_map<std::string, std::string> lookup, one copy of the
+/// token, one std::promise/std::future round trip.
+class HitFloor {
+  public:
+    HitFloor(const Credentials& tenant, const std::string& header)
+        : key_(tenant.serverUrl + '\n' + tenant.appId + '\n' + tenant.clientId + '\n' + tenant.secret) {
+        headers_.emplace(key_, header);
+    }
+
+    std::string getAuthorizationHeader() {
+        std::string header;
+        {
+            const std::lock_guard lock(mutex_);
+            header = headers_.find(key_)->second;
+        }
+        std::promise<std::string> ready;
+        ready.set_value(std::move(header));
+        return ready.get_future().get();
+    }
+
+  private:
+    std::string key_;  // the bytes mca-oauth's cache key covers
+    std::mutex mutex_;
+    std::unordered_map<std::string, std::string> headers_;
+};
+
+/// Keeps what the console reporter shows: per benchmark and thread count, the median (or, with
+/// one repetition, the only) time per call and calls per second.
+class ResultCollector : public benchmark::ConsoleReporter {
+  public:
+    struct Result {
+        double nanosecondsPerCall = 0;
+        double callsPerSecond = 0;
+    };
+
+    void ReportRuns(const std::vector<Run>& runs) override {
+        ConsoleReporter::ReportRuns(runs);
+        for (const Run& run : runs) {
+            if (run.error_occurred) throw std::runtime_error(run.benchmark_name() + ": " + run.error_message);
+            const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+            if (run.run_type != Run::RT_Iteration && !median) continue;
+            results_[keyOf(run.run_name.function_name, static_cast<int>(run.threads))] = {
+                run.GetAdjustedRealTime(), run.counters.at("items_per_second")};
+        }
+    }
+
+    const Result& at(const std::string& name, int threads) const { return results_.at(keyOf(name, threads)); }
+
+  private:
+    static std::string keyOf(const std::string& name, int threads) { return name + "/" + std::to_string(threads); }
+    std::map<std::string, Result> results_;
+};
+
+std::vector<Row> cacheHits(test::McaTestServer& server, const Scale& scale) {
+    const Credentials tenant = registerTenants(server, "hit", 1).front();
+    AuthClient client(optionsFor(tenant, 100));
+    const std::string header = client.getAuthorizationHeader().get();
+    HitFloor floors[2] = {{tenant, header}, {tenant, header}};  // one per thread: no shared state
+
+    const auto registerHit = [&](const char* name, int threads, auto call) {
+        benchmark::RegisterBenchmark(name,
+                                     [call](benchmark::State& state) {
+                                         for (auto _ : state) {
+                                             std::string value = call(state.thread_index());
+                                             benchmark::DoNotOptimize(value.data());
+                                         }
+                                         state.SetItemsProcessed(state.iterations());
+                                     })
+            ->Threads(threads)
+            ->UseRealTime()
+            ->MinTime(scale.hitMinSeconds)
+            ->Repetitions(scale.hitRepetitions)
+            ->ReportAggregatesOnly(true);
+    };
+    for (const int threads : {1, 2}) {
+        registerHit("hit/floor", threads, [&](int thread) { return floors[thread].getAuthorizationHeader(); });
+        registerHit("hit/mca-oauth", threads, [&](int) { return client.getAuthorizationHeader().get(); });
+    }
+    registerHit("hit/mca-oauth per-tenant", 1, [&](int) { return client.getAuthorizationHeader(tenant).get(); });
+
+    std::string randomInterleaving = "--benchmark_enable_random_interleaving=true";
+    char* arguments[] = {const_cast<char*>("mca_oauth_bench"), randomInterleaving.data()};
+    int argumentCount = scale.smoke ? 1 : 2;
+    benchmark::Initialize(&argumentCount, arguments);
+    ResultCollector results;
+    benchmark::RunSpecifiedBenchmarks(&results);
+    benchmark::ClearRegisteredBenchmarks();
+
+    const auto& floor = results.at("hit/floor", 1);
+    const auto& library = results.at("hit/mca-oauth", 1);
+    const auto& perTenant = results.at("hit/mca-oauth per-tenant", 1);
+    const double libraryScaling = results.at("hit/mca-oauth", 2).callsPerSecond / library.callsPerSecond;
+    const double floorScaling = results.at("hit/floor", 2).callsPerSecond / floor.callsPerSecond;
+    const std::string size = std::to_string(header.size()) + " B header";
+    return {
+        {"cache hit, 1 thread, getAuthorizationHeader().get(), " + size, format("%.0f ns", library.nanosecondsPerCall),
+         format("%.0f ns", floor.nanosecondsPerCall),
+         format("%.2fx", library.nanosecondsPerCall / floor.nanosecondsPerCall), "<= 1.3x hit floor",
+         library.nanosecondsPerCall <= 1.3 * floor.nanosecondsPerCall},
+        {"cache hit, 2 threads, same key: throughput vs 1 thread",
+         format("%.2fx", libraryScaling) + format(" (%.1f M calls/s)", results.at("hit/mca-oauth", 2).callsPerSecond / 1e6),
+         format("%.2fx (2 independent hit floors)", floorScaling), format("%.2f", libraryScaling / floorScaling),
+         ">= 1.6x", libraryScaling >= 1.6},
+        {"(info) cache hit, 1 thread, getAuthorizationHeader(tenant).get()",
+         format("%.0f ns", perTenant.nanosecondsPerCall), format("%.0f ns", floor.nanosecondsPerCall),
+         format("%.2fx", perTenant.nanosecondsPerCall / floor.nanosecondsPerCall), "-", true},
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Network figures: plain timing loops, medians over interleaved rounds.
+
+/// Waits (bounded) until the server has closed the connections of clients already destroyed,
+/// so that one round's server threads do not run into the next round's timing.
+void awaitServerConnectionsAtMost(const test::McaTestServer& server, std::size_t open) {
+    const auto deadline = SteadyClock::now() + 10s;
+    while (server.openConnections() > open && SteadyClock::now() < deadline) std::this_thread::sleep_for(5ms);
+}
+
+struct ColdFetch {
+    std::vector<Row> rows;
+    double libraryMedianMs = 0;  // the crowd figure's yardstick
+};
+
+ColdFetch coldFetchSequential(test::McaTestServer& server, const Scale& scale) {
+    const auto tenants = registerTenants(server, "cold", scale.coldRounds * scale.coldFetchesPerRound);
+    std::vector<TokenPost> posts(tenants.begin(), tenants.end());
+    KeptAliveEasyHandle floorHandle;
+    AuthClient client(optionsFor(tenants.front(), tenants.size()));
+    std::vector<double> floorMs, libraryMs;
+    std::size_t floorConnections = 0, libraryConnections = 0;
+
+    for (int round = 0; round < scale.coldRounds; ++round) {
+        const std::size_t first = round * scale.coldFetchesPerRound, end = first + scale.coldFetchesPerRound;
+        std::size_t connectionsBefore = server.connectionsAccepted();
+        for (std::size_t i = first; i < end; ++i) {
+            const auto start = SteadyClock::now();
+            floorHandle.fetch(posts[i]);
+            floorMs.push_back(millisecondsSince(start));
+        }
+        floorConnections += server.connectionsAccepted() - connectionsBefore;
+        connectionsBefore = server.connectionsAccepted();
+        for (std::size_t i = first; i < end; ++i) {  // the same tenants: cold keys for the client
+            const auto start = SteadyClock::now();
+            client.getAuthorizationHeader(tenants[i]).get();
+            libraryMs.push_back(millisecondsSince(start));
+        }
+        libraryConnections += server.connectionsAccepted() - connectionsBefore;
+    }
+    const double library = median(libraryMs), floor = median(floorMs);
+    return {{{"cold fetch, sequential, same server (" + withCount(libraryMs.size()) + " fetches)",
+              format("%.3f ms, ", library) + std::to_string(libraryConnections) + " TCP connection(s)",
+              format("%.3f ms, ", floor) + std::to_string(floorConnections) + " connection(s)",
+              format("%.2fx", library / floor), "<= 1.15x, 1 connection",
+              library <= 1.15 * floor && libraryConnections == 1}},
+            library};
+}
+
+Row crowdOnOneColdKey(test::McaTestServer& server, const Scale& scale, double coldFetchMs) {
+    const auto tenants = registerTenants(server, "crowd", scale.crowdRepetitions + 1);
+    AuthClient client(optionsFor(tenants.front(), 100));
+    client.getAuthorizationHeader(tenants.front()).get();  // opens the connection, as a cold fetch finds it
+    std::vector<double> elapsedMs;
+    std::size_t mostRequests = 0;
+
+    for (int repetition = 1; repetition <= scale.crowdRepetitions; ++repetition) {
+        const Credentials& coldTenant = tenants[repetition];
+        std::promise<void> open;
+        const std::shared_future<void> gate = open.get_future().share();
+        std::vector<SteadyClock::time_point> finished(scale.crowdCallers);
+        std::atomic<std::size_t> waiting{0};
+        std::vector<std::thread> callers;
+        for (std::size_t i = 0; i < scale.crowdCallers; ++i) {
+            callers.emplace_back([&, i] {
+                nameThisThread(kCallerThreadName);
+                ++waiting;
+                gate.wait();
+                client.getAuthorizationHeader(coldTenant).get();
+                finished[i] = SteadyClock::now();
+            });
+        }
+        while (waiting < scale.crowdCallers) std::this_thread::sleep_for(1ms);
+        std::this_thread::sleep_for(20ms);  // the last arrivals are parked in gate.wait() by now
+        const std::size_t requestsBefore = server.tokenRequests();
+        const auto start = SteadyClock::now();
+        open.set_value();
+        for (auto& caller : callers) caller.join();
+        elapsedMs.push_back(Milliseconds(*std::max_element(finished.begin(), finished.end()) - start).count());
+        mostRequests = std::max(mostRequests, server.tokenRequests() - requestsBefore);
+    }
+    const double crowd = median(elapsedMs);
+    return {withCount(scale.crowdCallers) + " concurrent callers (threads), one cold key",
+            format("%.3f ms, ", crowd) + std::to_string(mostRequests) + " request(s)",
+            format("%.3f ms (one cold fetch)", coldFetchMs), format("%.2fx", crowd / coldFetchMs),
+            "1 request, <= 1.2x", mostRequests == 1 && crowd <= 1.2 * coldFetchMs};
+}
+
+Row tenantsAtOnce(test::McaTestServer& server, const Scale& scale) {
+    const auto tenants = registerTenants(server, "burst", scale.burstTenants);
+    const std::vector<TokenPost> posts(tenants.begin(), tenants.end());
+    const std::size_t idleConnections = server.openConnections();
+    const auto fetchAllWithClient = [&](AuthClient& client) {
+        std::vector<std::future<std::string>> headers;
+        headers.reserve(tenants.size());
+        for (const auto& tenant : tenants) headers.push_back(client.getAuthorizationHeader(tenant));
+        for (auto& header : headers) header.get();
+    };
+    server.setDelay(50ms);
+
+    std::vector<double> floorMs, libraryMs;
+    for (int repetition = 0; repetition < scale.burstRepetitions; ++repetition) {
+        auto start = SteadyClock::now();
+        fetchAllAtOnce(posts);
+        floorMs.push_back(millisecondsSince(start));
+        awaitServerConnectionsAtMost(server, idleConnections);
+        {
+            AuthClient client(optionsFor(tenants.front(), tenants.size()));
+            start = SteadyClock::now();
+            fetchAllWithClient(client);
+            libraryMs.push_back(millisecondsSince(start));
+        }
+        awaitServerConnectionsAtMost(server, idleConnections);
+    }
+
+    // One more, untimed round counts the client's threads while its fetches are in flight.
+    int mostClientThreads = 0;
+    {
+        AuthClient client(optionsFor(tenants.front(), tenants.size()));
+        std::atomic<bool> sampling{true};
+        std::thread sampler([&] {
+            nameThisThread(kSamplerThreadName);
+            while (sampling) {
+                mostClientThreads = std::max(mostClientThreads, threadsOutsideServerAndBench());
+                std::this_thread::sleep_for(5ms);
+            }
+        });
+        fetchAllWithClient(client);
+        sampling = false;
+        sampler.join();
+    }
+    awaitServerConnectionsAtMost(server, idleConnections);
+    server.setDelay(0ms);
+
+    const double library = median(libraryMs), floor = median(floorMs);
+    return {withCount(tenants.size()) + " tenants at once, server +50 ms per request",
+            format("%.1f ms, ", library) + std::to_string(mostClientThreads) + " client thread(s)",
+            format("%.1f ms (plain curl multi)", floor), format("%.2fx", library / floor),
+            "<= 1.2x, 1 engine thread", library <= 1.2 * floor && mostClientThreads == 1};
+}
+
+Row steadyLoad(test::McaTestServer& server, const Scale& scale) {
+    constexpr long long kTokenSeconds = 3;
+    constexpr int kCallerThreads = 3;
+    const auto tenants = registerTenants(server, "steady", 8);
+    server.setExpiresIn(kTokenSeconds);
+    AuthClient client(optionsFor(tenants.front(), 100));
+    for (const auto& tenant : tenants) client.getAuthorizationHeader(tenant).get();  // the warm-up
+
+    struct CallerTally {
+        std::size_t calls = 0, waitedOnNetwork = 0, overOneMs = 0;
+        double maxMs = 0;
+    };
+    std::vector<CallerTally> tallies(kCallerThreads);
+    std::atomic<bool> running{true};
+    const std::size_t requestsBefore = server.tokenRequests();
+    std::vector<std::thread> callers;
+    for (int thread = 0; thread < kCallerThreads; ++thread) {
+        callers.emplace_back([&, thread] {
+            nameThisThread(kCallerThreadName);
+            CallerTally& tally = tallies[thread];
+            for (std::size_t call = thread; running; ++call) {
+                const auto start = SteadyClock::now();
+                auto header = client.getAuthorizationHeader(tenants[call % tenants.size()]);
+                // A future not ready on return means this call waits for a token request.
+                const bool waited = header.wait_for(0s) != std::future_status::ready;
+                header.get();
+                const double ms = millisecondsSince(start);
+                tally.calls += 1;
+                tally.waitedOnNetwork += waited;
+                tally.overOneMs += ms > 1.0;
+                tally.maxMs = std::max(tally.maxMs, ms);
+                std::this_thread::sleep_for(200us);  // a steady request rate, not a spin
+            }
+        });
+    }
+    std::this_thread::sleep_for(scale.steadyDuration);
+    running = false;
+    for (auto& caller : callers) caller.join();
+    const std::size_t refreshes = server.tokenRequests() - requestsBefore;
+    server.setExpiresIn(3600);
+
+    CallerTally total;
+    for (const auto& tally : tallies) {
+        total.calls += tally.calls;
+        total.waitedOnNetwork += tally.waitedOnNetwork;
+        total.overOneMs += tally.overOneMs;
+        total.maxMs = std::max(total.maxMs, tally.maxMs);
+    }
+    return {"steady load, " + std::to_string(kCallerThreads) + " threads, " + std::to_string(tenants.size()) +
+                " tenants, " + std::to_string(kTokenSeconds) + " s tokens, " +
+                std::to_string(scale.steadyDuration.count()) + " s",
+            std::to_string(total.waitedOnNetwork) + " of " + withCount(total.calls) + " calls waited; " +
+                std::to_string(refreshes) + " refreshes; " + std::to_string(total.overOneMs) +
+                format(" calls > 1 ms, max %.2f ms", total.maxMs),
+            "-", "-", "0 calls wait on the network", total.waitedOnNetwork == 0};
+}
+
+/// Heap the client holds after caching every tenant's token (fetched 16 at a time).
+struct CacheFootprint {
+    std::size_t heapBytes, cachedTokens;
+};
+
+CacheFootprint fillCache(test::McaTestServer& server, const std::vector<Credentials>& tenants, std::size_t cacheSize) {
+    constexpr std::size_t kInFlight = 16;
+    server.clearRequests();  // the server's request log shares this process's heap
+    AuthClient client(optionsFor(tenants.front(), cacheSize));
+    const std::size_t emptyClient = heapBytesInUse();
+    for (std::size_t first = 0; first < tenants.size(); first += kInFlight) {
+        std::vector<std::future<std::string>> batch;
+        for (std::size_t i = first; i < std::min(first + kInFlight, tenants.size()); ++i) {
+            batch.push_back(client.getAuthorizationHeader(tenants[i]));
+        }
+        for (auto& header : batch) header.get();
+    }
+    server.clearRequests();
+    return {heapBytesInUse() - emptyClient, client.cachedTokens()};
+}
+
+std::vector<Row> memory(test::McaTestServer& server, const Scale& scale, std::size_t headerBytes) {
+    constexpr double kMiB = 1024.0 * 1024.0;
+    const auto tenants = registerTenants(server, "memory", scale.memoryTenants);
+    const CacheFootprint full = fillCache(server, tenants, tenants.size());
+    const CacheFootprint bounded = fillCache(server, tenants, scale.boundedCacheSize);
+    const double budgetMiB = 16.0 * tenants.size() / 10000;  // the goal, scaled for the smoke pass
+    const double headersMiB = static_cast<double>(headerBytes * tenants.size()) / kMiB;
+    const double fullMiB = static_cast<double>(full.heapBytes) / kMiB;
+    const double boundedMiB = static_cast<double>(bounded.heapBytes) / kMiB;
+    return {
+        {"memory, " + withCount(tenants.size()) + " cached 1 KiB tokens, heap above an empty client",
+         format("%.1f MiB, ", fullMiB) + withCount(full.heapBytes / tenants.size()) + " B/token",
+         format("%.1f MiB of headers", headersMiB), format("%.2fx", fullMiB / headersMiB),
+         format("<= %.0f MiB", budgetMiB), fullMiB <= budgetMiB && full.cachedTokens == tenants.size()},
+        {"memory, cacheSize " + withCount(scale.boundedCacheSize) + ", " + withCount(tenants.size()) + " tenants",
+         format("%.1f MiB, ", boundedMiB) + withCount(bounded.cachedTokens) + " tokens kept", "-", "-",
+         "<= cacheSize tokens, memory scales down", bounded.cachedTokens <= scale.boundedCacheSize &&
+             boundedMiB <= fullMiB * 2 * scale.boundedCacheSize / tenants.size()},
+    };
+}
+
+void printTable(const std::vector<Row>& rows) {
+    const std::vector<std::string> titles = {"figure", "measured", "floor", "ratio", "goal", "met?"};
+    const auto cellsOf = [](const Row& row) {
+        return std::vector<std::string>{row.figure, row.measured, row.floor, row.ratio, row.goal,
+                                        row.goal == "-" ? "-" : row.met ? "yes" : "NO"};
+    };
+    std::vector<std::size_t> widths(titles.size());
+    for (std::size_t column = 0; column < titles.size(); ++column) widths[column] = titles[column].size();
+    for (const Row& row : rows) {
+        const auto cells = cellsOf(row);
+        for (std::size_t column = 0; column < cells.size(); ++column) {
+            widths[column] = std::max(widths[column], cells[column].size());
+        }
+    }
+    const auto printLine = [&](const std::vector<std::string>& cells) {
+        std::string line = "|";
+        for (std::size_t column = 0; column < cells.size(); ++column) {
+            line += " " + cells[column] + std::string(widths[column] - cells[column].size(), ' ') + " |";
+        }
+        std::cout << line << '\n';
+    };
+    std::cout << '\n';
+    printLine(titles);
+    std::vector<std::string> rule;
+    for (const std::size_t width : widths) rule.push_back(std::string(width, '-'));
+    printLine(rule);
+    for (const Row& row : rows) printLine(cellsOf(row));
+    std::cout << std::flush;
+}
+
+int runAllFigures(const Scale& scale) {
+    const auto server = startTestServer();
+    const std::size_t headerBytes = padTokensToOneKiB(*server);
+    std::vector<Row> rows;
+    const auto append = [&rows](std::vector<Row> more) { rows.insert(rows.end(), more.begin(), more.end()); };
+    const auto announce = [](const char* figure) { std::cout << "== " << figure << std::endl; };
+
+    announce("cache hits (Google Benchmark)");
+    append(cacheHits(*server, scale));
+    announce("cold fetches, sequential");
+    const ColdFetch cold = coldFetchSequential(*server, scale);
+    append(cold.rows);
+    announce("concurrent callers on one cold key");
+    rows.push_back(crowdOnOneColdKey(*server, scale, cold.libraryMedianMs));
+    announce("tenants at once");
+    rows.push_back(tenantsAtOnce(*server, scale));
+    announce("steady load");
+    rows.push_back(steadyLoad(*server, scale));
+    announce("memory");
+    append(memory(*server, scale, headerBytes));
+
+    printTable(rows);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// compare_node.sh's C++ half: the same work the Node SDK script does, against a standalone
+// mca-test-server, printed as one JSON line.
+
+/// Serial number (the JWT's jti) of a token the server issues now: the server's count of tokens
+/// issued so far, which is how a standalone server tells how many requests it saw.
+unsigned long long tokensIssuedSoFar(const Credentials& tenant) {
+    AuthClient uncached(optionsFor(tenant, 0));
+    const std::string header = uncached.getAuthorizationHeader().get();
+    return std::stoull(test::decodeJwtPayload(header.substr(std::strlen("Bearer "))).at("jti").get<std::string>());
+}
+
+int runNodeComparisonDriver(const std::map<std::string, std::string>& flags) {
+    const std::string serverUrl = flags.at("--server-url"), family = flags.at("--tenant-family");
+    const std::size_t coldFetches = std::stoul(flags.at("--cold-fetches"));
+    const std::size_t callers = std::stoul(flags.at("--callers"));
+    const auto warmDuration = std::chrono::duration<double>(std::stod(flags.at("--warm-seconds")));
+    // Tenant 0 answers warm calls, 1..coldFetches are fetched cold once each, the next one is the crowd's.
+    const auto tenant = [&](std::size_t index) { return familyTenant(family, index, serverUrl); };
+    AuthClient client;
+
+    const Credentials warm = tenant(0);
+    client.getAuthorizationHeader(warm).get();
+    std::size_t warmCalls = 0;
+    const auto warmStart = SteadyClock::now();
+    while (SteadyClock::now() - warmStart < warmDuration) {
+        client.getAuthorizationHeader(warm).get();
+        ++warmCalls;
+    }
+    const double callsPerSecond = warmCalls / std::chrono::duration<double>(SteadyClock::now() - warmStart).count();
+
+    std::vector<double> coldMs;
+    for (std::size_t i = 1; i <= coldFetches; ++i) {
+        const Credentials cold = tenant(i);
+        const auto start = SteadyClock::now();
+        client.getAuthorizationHeader(cold).get();
+        coldMs.push_back(millisecondsSince(start));
+    }
+
+    // Like the Node script's Promise.all: every call is made before any answer is awaited.
+    const Credentials crowd = tenant(coldFetches + 1);
+    const unsigned long long issuedBefore = tokensIssuedSoFar(warm);
+    std::vector<std::future<std::string>> headers;
+    for (std::size_t i = 0; i < callers; ++i) headers.push_back(client.getAuthorizationHeader(crowd));
+    for (auto& header : headers) header.get();
+    const unsigned long long requestsSeen = tokensIssuedSoFar(warm) - issuedBefore - 1;
+
+    std::cout << R"({"callsPerSecondWarm": )" << callsPerSecond << R"(, "coldFetchMs": )" << median(coldMs)
+              << R"(, "serverRequestsForCallers": )" << requestsSeen << "}" << std::endl;
+    return 0;
+}
+
+}  // namespace
+}  // namespace mca::bench
+
+int main(int argc, char** argv) {
+    using namespace mca::bench;
+    const std::vector<std::string> arguments(argv + 1, argv + argc);
+    try {
+        mca::detail::ensureCurlGlobalInit();  // the floors use libcurl before any client does
+        nameThisThread(kMainThreadName);
+        if (!arguments.empty() && arguments.front() == "--node-comparison-driver") {
+            std::map<std::string, std::string> flags;
+            for (std::size_t i = 1; i + 1 < arguments.size(); i += 2) flags[arguments[i]] = arguments[i + 1];
+            return runNodeComparisonDriver(flags);
+        }
+        if (arguments.empty()) return runAllFigures(Scale{});
+        if (arguments == std::vector<std::string>{"--smoke"}) return runAllFigures(Scale::smokePass());
+        std::cerr << "usage: mca_oauth_bench [--smoke]\n"
+                     "       mca_oauth_bench --node-comparison-driver --server-url URL --tenant-family NAME\n"
+                     "                       --cold-fetches N --callers N --warm-seconds S\n";
+        return 2;
+    } catch (const std::exception& error) {
+        std::cerr << "mca_oauth_bench: " << error.what() << '\n';
+        return 1;
+    }
+}
