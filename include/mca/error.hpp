@@ -12,15 +12,17 @@ namespace mca {
 /// @brief Why a token could not be delivered. Each value maps to the Node SDK's error code
 /// (see `mcaCode()`); values are stable and new ones are only ever appended.
 enum class Errc {
-    MissingAppId = 1,  ///< MISSING_APPID_ERROR: no appId in the options, the tenant or VCAP
-    MissingClientId,   ///< MISSING_CLIENTID_ERROR
-    MissingSecret,     ///< MISSING_SECRET_ERROR
-    MissingServerUrl,  ///< MISSING_SERVER_URL_ERROR: absent, or not an http(s) URL
-    TokenGenerate,     ///< TOKEN_GENERATE_ERROR: the server refused (see `Error::httpStatus()`)
-    Network,           ///< the server could not be reached (connect, TLS, transfer error)
-    Timeout,           ///< the fetch did not finish within `Options::timeout`
-    InvalidResponse,   ///< the server's 200 reply is not a usable token reply
-    Shutdown,          ///< the `AuthClient` was destroyed before the fetch finished
+    MissingAppId = 1,    ///< MISSING_APPID_ERROR: no appId in the options, the tenant or VCAP
+    MissingClientId,     ///< MISSING_CLIENTID_ERROR
+    MissingSecret,       ///< MISSING_SECRET_ERROR
+    MissingServerUrl,    ///< MISSING_SERVER_URL_ERROR: absent, or not an http(s) URL
+    TokenGenerate,       ///< TOKEN_GENERATE_ERROR: the server refused (see `Error::httpStatus()`)
+    Network,             ///< the server could not be reached (connect, TLS, transfer error)
+    Timeout,             ///< the fetch did not finish within `Options::timeout`
+    InvalidResponse,     ///< the server's 200 reply is not a usable token reply
+    Shutdown,            ///< the `AuthClient` was destroyed before the fetch finished
+    MissingPem,          ///< MISSING_PEM_ERROR: the certificate flow's certificate or key PEM is missing
+    InvalidCertificate,  ///< the certificate or key is unusable: unreadable, mismatched, not RSA, no CN
 };
 
 /// @brief The Node SDK's name for an error code, e.g. "TOKEN_GENERATE_ERROR".
@@ -44,6 +46,10 @@ inline const char* mcaCode(Errc code) noexcept {
             return "INVALID_RESPONSE_ERROR";
         case Errc::Shutdown:
             return "SHUTDOWN_ERROR";
+        case Errc::MissingPem:
+            return "MISSING_PEM_ERROR";
+        case Errc::InvalidCertificate:
+            return "INVALID_CERTIFICATE_ERROR";
     }
     return "UNKNOWN_ERROR";
 }
@@ -72,6 +78,10 @@ class ErrorCategory final : public std::error_category {
                 return "the token server's reply is not a valid token reply";
             case Errc::Shutdown:
                 return "the AuthClient was shut down";
+            case Errc::MissingPem:
+                return "the certificate or private key PEM is missing";
+            case Errc::InvalidCertificate:
+                return "the client certificate or its private key is unusable";
         }
         return "unknown mca error";
     }

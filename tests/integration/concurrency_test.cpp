@@ -50,7 +50,7 @@ TEST(Concurrency, SingleFlightSharesFailuresToo) {
     for (int i = 0; i < 50; ++i) futures.push_back(client.getAuthorizationHeader());
     for (auto& future : futures) EXPECT_EQ(errorOf(std::move(future)).httpStatus(), 403);
     EXPECT_EQ(fixture.server.tokenRequests(), 1u);
-    clock->advance(std::chrono::seconds(6));  // past the key's failure backoff
+    clock->advance(std::chrono::seconds(6));                 // past the key's failure backoff
     EXPECT_NO_THROW(client.getAuthorizationHeader().get());  // the fault cleared: next call succeeds
 }
 

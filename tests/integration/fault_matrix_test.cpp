@@ -41,7 +41,9 @@ std::function<void(McaTestServer&)> always(Reply reply) {
     return [reply](McaTestServer& server) { server.setDefaultReply(reply); };
 }
 
-std::function<void(McaTestServer&)> alwaysBody(std::string body) { return always(replyWith(Action::RawBody, 200, std::move(body))); }
+std::function<void(McaTestServer&)> alwaysBody(std::string body) {
+    return always(replyWith(Action::RawBody, 200, std::move(body)));
+}
 
 std::vector<FaultCase> faultCases() {
     std::vector<FaultCase> cases;
@@ -56,12 +58,12 @@ std::vector<FaultCase> faultCases() {
     add({"connection dropped before the reply", always(replyWith(Action::DropBeforeReply)), Errc::Network, 0, 2, 20});
     add({"connection dropped mid-reply", always(replyWith(Action::DropMidReply)), Errc::Network, 0, 2, 20});
     for (const int status : {500, 502, 503, 429}) {
-        add({"HTTP " + std::to_string(status), always(replyWith(Action::Status, status)), Errc::TokenGenerate, status, 2,
-             20});
+        add({"HTTP " + std::to_string(status), always(replyWith(Action::Status, status)), Errc::TokenGenerate, status,
+             2, 20});
         Reply later = replyWith(Action::Status, status);
         later.headers = {{"Retry-After", "1"}};
-        add({"HTTP " + std::to_string(status) + " with Retry-After: 1", always(later), Errc::TokenGenerate, status, 2, 3,
-             2500ms});
+        add({"HTTP " + std::to_string(status) + " with Retry-After: 1", always(later), Errc::TokenGenerate, status, 2,
+             3, 2500ms});
     }
     for (const int status : {400, 401, 403, 404}) {
         add({"HTTP " + std::to_string(status),
@@ -125,7 +127,8 @@ TEST_P(FaultMatrix, CompletesInTimeWithTheRightOutcomeThenRecovers) {
     // A hang detector, not a performance check: the bound is the budget plus generous slack.
     ASSERT_EQ(future.wait_for(fault.timeout + 5s), std::future_status::ready) << fault.name;
     const auto elapsed = std::chrono::steady_clock::now() - started;
-    RecordProperty("elapsed_ms", static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()));
+    RecordProperty("elapsed_ms",
+                   static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()));
 
     if (fault.expected) {
         const Error error = errorOf(std::move(future));

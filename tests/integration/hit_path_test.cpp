@@ -56,8 +56,10 @@ TEST(HitPath, AllocatesOnlyTheHeaderAndTheSharedState) {
         promise.set_value(std::string(first));
         EXPECT_EQ(promise.get_future().get().size(), first.size());
     });
-    EXPECT_EQ(allocationsPerCall([&] { EXPECT_EQ(client.getAuthorizationHeader().get().size(), first.size()); }), floor);
-    EXPECT_EQ(allocationsPerCall([&] { EXPECT_EQ(client.getAuthorizationHeader(tenant).get().size(), first.size()); }), floor);
+    EXPECT_EQ(allocationsPerCall([&] { EXPECT_EQ(client.getAuthorizationHeader().get().size(), first.size()); }),
+              floor);
+    EXPECT_EQ(allocationsPerCall([&] { EXPECT_EQ(client.getAuthorizationHeader(tenant).get().size(), first.size()); }),
+              floor);
     EXPECT_EQ(fixture.server.tokenRequests(), 1u);
 }
 

@@ -57,8 +57,8 @@ TEST(Protocol, PercentEncodesTheAppIdIntoOnePathSegment) {
     const std::string oddAppId = "team a/b?c#d%";
     fixture.server.addClient(oddAppId, kClientId, kSecret);
     AuthClient client;
-    const std::string token =
-        accessTokenOf(client.getAuthorizationHeader({oddAppId, kClientId, kSecret, fixture.server.baseUrl()}).get());
+    const std::string token = accessTokenOf(
+        client.getAuthorizationHeader(Credentials{oddAppId, kClientId, kSecret, fixture.server.baseUrl()}).get());
     EXPECT_EQ(fixture.server.requests().back().target,
               "/imf-authserver/authorization/v1/apps/team%20a%2Fb%3Fc%23d%25/token");
     EXPECT_EQ(decodeJwtPayload(token)["aud"], oddAppId);

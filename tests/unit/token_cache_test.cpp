@@ -16,14 +16,14 @@ struct CacheProbe {
 
     TokenCache::Acquired acquire(const CacheKey& key, std::string* header = nullptr) {
         std::string out;
-        TokenCache::Waiter waiter;
+        Waiter waiter;
         const auto result = cache.acquire(key, now, out, waiter, failure);
         if (header) *header = out;
         return result;
     }
     // A fetch completes now with a token of the given lifetime; jitter 0 = latest refresh start.
     void store(const CacheKey& key, const std::string& header, Seconds lifetime = 3600s) {
-        for (auto& waiter : cache.completeWithToken(key, header, lifetime, now, 0.0)) waiter.set_value(header);
+        for (auto& waiter : cache.completeWithToken(key, header, lifetime, now, 0.0)) waiter.succeed(header);
     }
     void fill(const CacheKey& key, const std::string& header) {
         EXPECT_EQ(acquire(key), TokenCache::Acquired::Fetch);
@@ -53,9 +53,10 @@ TEST(TokenCache, MissThenSingleFlightThenHit) {
     TokenCache cache(10);
     CacheProbe probe{cache, SteadyTime{} + 1h};
     const auto key = keyOf("a");
-    TokenCache::Waiter first, second;
-    auto firstFuture = first.get_future();
-    auto secondFuture = second.get_future();
+    std::promise<std::string> firstPromise, secondPromise;
+    auto firstFuture = firstPromise.get_future();
+    auto secondFuture = secondPromise.get_future();
+    Waiter first(std::move(firstPromise)), second(std::move(secondPromise));
     std::string header;
     EXPECT_EQ(cache.acquire(key, probe.now, header, first, probe.failure), TokenCache::Acquired::Fetch);
     EXPECT_EQ(cache.acquire(key, probe.now, header, second, probe.failure), TokenCache::Acquired::Joined);
@@ -91,7 +92,8 @@ TEST(TokenCache, FailedRefreshKeepsTheOldTokenAndBacksOff) {
     probe.fill(key, "Bearer old");
     probe.now += 3450s;  // past refreshAt (3420 s with jitter 0)
     EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::HitRefresh);
-    EXPECT_TRUE(cache.completeWithError(key, probe.now, std::make_exception_ptr(Error(Errc::Network, "down")), 0.0).empty());
+    EXPECT_TRUE(
+        cache.completeWithError(key, probe.now, std::make_exception_ptr(Error(Errc::Network, "down")), 0.0).empty());
     std::string header;
     EXPECT_EQ(probe.acquire(key, &header), TokenCache::Acquired::Hit);  // backing off: no new refresh
     EXPECT_EQ(header, "Bearer old");
@@ -117,8 +119,9 @@ TEST(TokenCache, StaleTokenWithRefreshInFlightMakesCallersWait) {
     probe.now += 3500s;
     EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::HitRefresh);
     probe.now += 100s;  // past staleAt while the refresh is still out
-    TokenCache::Waiter waiter;
-    auto future = waiter.get_future();
+    std::promise<std::string> promise;
+    auto future = promise.get_future();
+    Waiter waiter(std::move(promise));
     std::string header;
     EXPECT_EQ(cache.acquire(key, probe.now, header, waiter, probe.failure), TokenCache::Acquired::Joined);
     auto failed = cache.completeWithError(key, probe.now, std::make_exception_ptr(Error(Errc::Network, "down")), 0.0);
@@ -227,12 +230,12 @@ TEST(TokenCache, TokensWithoutAKnownLifetimeAreDeliveredButNotKept) {
     TokenCache cache(10);
     CacheProbe probe{cache, SteadyTime{} + 1h};
     const auto key = keyOf("a");
-    TokenCache::Waiter waiter;
-    auto future = waiter.get_future();
+    std::promise<std::string> promise;
+    auto future = promise.get_future();
+    Waiter waiter(std::move(promise));
     std::string header;
     ASSERT_EQ(cache.acquire(key, probe.now, header, waiter, probe.failure), TokenCache::Acquired::Fetch);
-    for (auto& w : cache.completeWithToken(key, "Bearer once", std::nullopt, probe.now, 0.5))
-        w.set_value("Bearer once");
+    for (auto& w : cache.completeWithToken(key, "Bearer once", std::nullopt, probe.now, 0.5)) w.succeed("Bearer once");
     EXPECT_EQ(future.get(), "Bearer once");
     EXPECT_FALSE(cache.contains(key));
 }

@@ -121,7 +121,8 @@ TEST(TokenReply, ErrorDescriptionsNeverCarryTokenLikeStrings) {
     EXPECT_EQ(describeErrorBody("Basic YmFja2VuZC1jbGllbnQ6czNjcjN0LVZhbHVlLXRoYXQtbXVzdA== rejected"),
               "body \"Basic <redacted> rejected\"");
     EXPECT_EQ(describeErrorBody("upstream timeout (request 5f2c1a)"), "body \"upstream timeout (request 5f2c1a)\"");
-    EXPECT_EQ(redactTokenLikeRuns(std::string(31, 'a') + " " + std::string(32, 'b')), std::string(31, 'a') + " <redacted>");
+    EXPECT_EQ(redactTokenLikeRuns(std::string(31, 'a') + " " + std::string(32, 'b')),
+              std::string(31, 'a') + " <redacted>");
 }
 
 TEST(TokenReply, RedactsEveryOccurrence) {

@@ -3,7 +3,9 @@
 // RAII owners for the C handles of libcurl and OpenSSL, and libcurl's one-time global setup.
 
 #include <curl/curl.h>
+#include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include <memory>
 #include <stdexcept>
@@ -23,6 +25,10 @@ using CurlEasyPtr = std::unique_ptr<CURL, Deleter<curl_easy_cleanup>>;
 using CurlMultiPtr = std::unique_ptr<CURLM, Deleter<curl_multi_cleanup>>;
 using CurlUrlPtr = std::unique_ptr<CURLU, Deleter<curl_url_cleanup>>;
 using CurlSlistPtr = std::unique_ptr<curl_slist, Deleter<curl_slist_free_all>>;
+using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free>>;
+using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
+using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
+using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;
 
 /// libcurl's global state, set up once before the first handle (curl_global_init is not
 /// thread-safe on every build, a function-local static is) and kept for the process lifetime.

@@ -45,6 +45,7 @@ struct HttpRequest {
     std::string contentType = "application/x-www-form-urlencoded";
     SecretString authorization;  // the whole header value, e.g. "Basic ..."
     std::string caInfo;
+    std::string proxy;  // empty: libcurl's environment variables decide
     std::vector<SecretString> redactions;
     std::chrono::steady_clock::time_point deadline;
 };
@@ -87,9 +88,14 @@ inline bool isRetryableCurlCode(CURLcode code) {
     }
 }
 
+/// Told about each retry (on the engine thread): the request, the attempt that failed, the wait
+/// before the next one, and why (already redacted).
+using RetryObserver = std::function<void(const HttpRequest& request, unsigned attempt, std::chrono::milliseconds delay,
+                                         const std::string& reason)>;
+
 class HttpEngine {
   public:
-    HttpEngine() {
+    explicit HttpEngine(RetryObserver onRetry = nullptr) : onRetry_(std::move(onRetry)) {
         ensureCurlGlobalInit();
         multi_.reset(curl_multi_init());
         if (!multi_) {
@@ -247,6 +253,9 @@ class HttpEngine {
         if (!transfer.request.caInfo.empty()) {
             curl_easy_setopt(easy, CURLOPT_CAINFO, transfer.request.caInfo.c_str());
         }
+        if (!transfer.request.proxy.empty()) {
+            curl_easy_setopt(easy, CURLOPT_PROXY, transfer.request.proxy.c_str());
+        }
         curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(remaining.count()));
         curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxReplyBytes));
@@ -298,13 +307,18 @@ class HttpEngine {
 
         if (retryable) {
             const auto now = std::chrono::steady_clock::now();
-            auto delay = retryBackoff(transfer.attempt - 1, jitter_(random_));
+            auto delay = retryBackoff(transfer.attempt - 1, randomUnit());
             if (!transfer.retryAfter.empty()) {
                 if (const auto asked = parseRetryAfter(transfer.retryAfter, std::chrono::system_clock::now())) {
                     delay = std::max(delay, *asked);
                 }
             }
             if (now + delay < transfer.request.deadline) {
+                if (onRetry_) {
+                    const std::string reason =
+                        failure ? failure->what() : "HTTP " + std::to_string(transfer.reply.status);
+                    onRetry_(transfer.request, transfer.attempt, delay, reason);
+                }
                 retries_.emplace(now + delay, std::move(owned));
                 return;
             }
@@ -378,6 +392,7 @@ class HttpEngine {
         for (auto& transfer : queued) transfer->fail(shutdown);
     }
 
+    RetryObserver onRetry_;
     CurlMultiPtr multi_;
     std::thread thread_;
 
@@ -388,8 +403,6 @@ class HttpEngine {
     // Engine thread only:
     std::unordered_map<Transfer*, std::unique_ptr<Transfer>> active_;
     std::multimap<std::chrono::steady_clock::time_point, std::unique_ptr<Transfer>> retries_;
-    std::minstd_rand random_{std::random_device{}()};
-    std::uniform_real_distribution<double> jitter_{0.0, 1.0};
 
     std::atomic<std::size_t> attemptsStarted_{0};
 };

@@ -1,6 +1,7 @@
 #pragma once
 
-// Secrets held in memory, wiped when released, and the keyed digest that stands for them in cache keys.
+// Secrets held in memory, wiped when released; the keyed digest that stands for them in cache
+// keys; randomness for jitter.
 
 #include "handles.hpp"
 
@@ -10,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -49,6 +51,12 @@ class SecretString {
 };
 
 inline void SecretString::wipe() noexcept { wipeString(value_); }
+
+/// A uniform number in [0, 1) from this thread's generator, for jitter.
+inline double randomUnit() {
+    thread_local std::minstd_rand generator{std::random_device{}()};
+    return std::uniform_real_distribution<double>(0.0, 1.0)(generator);
+}
 
 /// A 128-bit keyed digest (SipHash-2-4 with 128-bit output) over length-prefixed fields, so
 /// that ("ab","c") and ("a","bc") never share a digest. It names cache entries: the key is drawn

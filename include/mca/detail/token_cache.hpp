@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -21,6 +22,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 namespace mca::detail {
@@ -76,9 +78,47 @@ inline std::chrono::milliseconds refreshRetryDelay(unsigned failures) {
     return std::chrono::milliseconds(500) * (1u << exponent);  // 1 s, 2 s, ... 64 s
 }
 
+/// Someone waiting for a key's token: a promise (the future API) or a completion handler (the
+/// callback API). Completed exactly once, always outside the cache's locks.
+class Waiter {
+  public:
+    using Handler = std::function<void(std::string header, std::exception_ptr error)>;
+
+    Waiter() = default;
+    explicit Waiter(std::promise<std::string> promise) : target_(std::move(promise)) {}
+    explicit Waiter(Handler handler) : target_(std::move(handler)) {}
+
+    void succeed(std::string header) {
+        if (auto* promise = std::get_if<std::promise<std::string>>(&target_)) {
+            promise->set_value(std::move(header));
+        } else if (auto* handler = std::get_if<Handler>(&target_)) {
+            invoke(*handler, std::move(header), nullptr);
+        }
+    }
+
+    void fail(std::exception_ptr error) {
+        if (auto* promise = std::get_if<std::promise<std::string>>(&target_)) {
+            promise->set_exception(std::move(error));
+        } else if (auto* handler = std::get_if<Handler>(&target_)) {
+            invoke(*handler, std::string(), std::move(error));
+        }
+    }
+
+  private:
+    // A throwing handler must not stop the other waiters of the same fetch from completing,
+    // nor unwind the engine thread: its exception is dropped (the contract says: do not throw).
+    static void invoke(Handler& handler, std::string header, std::exception_ptr error) noexcept {
+        try {
+            handler(std::move(header), std::move(error));
+        } catch (...) {
+        }
+    }
+
+    std::variant<std::monostate, std::promise<std::string>, Handler> target_;
+};
+
 class TokenCache {
   public:
-    using Waiter = std::promise<std::string>;
     using Waiters = std::vector<Waiter>;
 
     enum class Acquired {
@@ -209,6 +249,25 @@ class TokenCache {
         return waiters;
     }
 
+    /// Forgets the key's token and any remembered failure, so that the next caller fetches. A
+    /// fetch in flight stays in flight with its waiters (single flight still holds).
+    void invalidate(const CacheKey& key) {
+        Shard& shard = shardOf(key);
+        std::unique_lock lock(shard.mutex);
+        const auto found = shard.entries.find(key);
+        if (found == shard.entries.end()) return;
+        Entry& entry = *found->second;
+        if (!entry.fetching) {
+            eraseLocked(shard, found);
+            return;
+        }
+        if (entry.token) {
+            entry.token.reset();
+            tokenCount_.fetch_sub(1, std::memory_order_relaxed);
+        }
+        forgetFailureLocked(entry);
+    }
+
     /// Drops every entry and returns all queued waiters (used at shutdown).
     Waiters clear() {
         Waiters waiters;
@@ -227,6 +286,8 @@ class TokenCache {
     /// Number of tokens held (entries with only a fetch in flight are not counted).
     std::size_t size() const noexcept { return tokenCount_.load(std::memory_order_relaxed); }
     std::size_t capacity() const noexcept { return capacity_; }
+    /// Tokens evicted so far to stay within the capacity.
+    std::uint64_t evictions() const noexcept { return evictions_.load(std::memory_order_relaxed); }
     /// Number of keys remembering a failed fetch (each bounded by the capacity too).
     std::size_t rememberedFailures() const noexcept { return failureCount_.load(std::memory_order_relaxed); }
 
@@ -254,8 +315,8 @@ class TokenCache {
         std::optional<std::string> token;  // the ready header, "Bearer ..."
         TokenSchedule schedule{};
         std::atomic<SteadyTime::rep> lastUsed;
-        bool fetching = false;  // a cold fetch or a background refresh is in flight
-        Waiters waiters;        // callers waiting on that fetch
+        bool fetching = false;         // a cold fetch or a background refresh is in flight
+        Waiters waiters;               // callers waiting on that fetch
         unsigned refreshFailures = 0;  // background refreshes failed since the last success
         SteadyTime refreshRetryAt{};
         std::exception_ptr failure;  // the last fetch's error, while the key has no valid token
@@ -318,6 +379,7 @@ class TokenCache {
             std::unique_lock lock(victimShard->mutex);
             const auto victim = victimShard->entries.find(victimKey);
             if (victim != victimShard->entries.end() && !victim->second->fetching && counted(*victim->second)) {
+                if (victim->second->token) evictions_.fetch_add(1, std::memory_order_relaxed);
                 eraseLocked(*victimShard, victim);
             }
         }
@@ -327,6 +389,7 @@ class TokenCache {
     std::array<Shard, kShardCount> shards_;
     std::atomic<std::size_t> tokenCount_{0};
     std::atomic<std::size_t> failureCount_{0};
+    std::atomic<std::uint64_t> evictions_{0};
     std::mutex evictionMutex_;
 };
 
