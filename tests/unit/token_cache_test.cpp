@@ -150,6 +150,17 @@ TEST(TokenCache, EvictsTheLeastRecentlyUsedToken) {
     EXPECT_FALSE(cache.contains(c));
 }
 
+TEST(TokenCache, NeverEvictsTheTokenJustStoredEvenOnARecencyTie) {
+    TokenCache cache(1);
+    CacheProbe probe{cache, SteadyTime{} + 1h};  // the clock does not move: every stamp ties
+    for (const char* name : {"a", "b", "c", "d", "e"}) {
+        probe.fill(keyOf(name), "Bearer");
+        EXPECT_TRUE(cache.contains(keyOf(name))) << name;
+        EXPECT_EQ(cache.size(), 1u);
+    }
+    EXPECT_EQ(cache.evictions(), 4u);
+}
+
 TEST(TokenCache, DoesNotEvictAnEntryWhoseRefreshIsInFlight) {
     TokenCache cache(2);
     CacheProbe probe{cache, SteadyTime{} + 1h};

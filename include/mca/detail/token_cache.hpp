@@ -206,7 +206,7 @@ class TokenCache {
             }
         }
         if (stored) {
-            evictBeyondCapacity(tokenCount_, [](const Entry& entry) { return entry.token.has_value(); });
+            evictBeyondCapacity(key, tokenCount_, [](const Entry& entry) { return entry.token.has_value(); });
         }
         return waiters;
     }
@@ -244,7 +244,7 @@ class TokenCache {
             }
         }
         if (remembered) {
-            evictBeyondCapacity(failureCount_, [](const Entry& entry) { return entry.failure != nullptr; });
+            evictBeyondCapacity(key, failureCount_, [](const Entry& entry) { return entry.failure != nullptr; });
         }
         return waiters;
     }
@@ -354,10 +354,11 @@ class TokenCache {
     // Evicts the least recently used entries that `counted` selects until `count` fits the
     // capacity (tokens and remembered failures have a budget each, so failing keys never push
     // out valid tokens). Entries with a fetch in flight are never evicted: their waiters or
-    // refresh would be lost. Runs only on insertion, so the O(n) scan is paid at network rate,
-    // never on a hit.
+    // refresh would be lost, nor is `inserted`, the entry whose insertion triggered this (with
+    // recency at millisecond resolution it may tie with older entries). Runs only on insertion,
+    // so the O(n) scan is paid at network rate, never on a hit.
     template <class Counted>
-    void evictBeyondCapacity(const std::atomic<std::size_t>& count, Counted counted) {
+    void evictBeyondCapacity(const CacheKey& inserted, const std::atomic<std::size_t>& count, Counted counted) {
         std::lock_guard evictionLock(evictionMutex_);
         while (count.load(std::memory_order_relaxed) > capacity_) {
             Shard* victimShard = nullptr;
@@ -366,7 +367,7 @@ class TokenCache {
             for (Shard& shard : shards_) {
                 std::shared_lock lock(shard.mutex);
                 for (const auto& [key, entry] : shard.entries) {
-                    if (entry->fetching || !counted(*entry)) continue;
+                    if (entry->fetching || !counted(*entry) || key == inserted) continue;
                     const auto used = entry->lastUsed.load(std::memory_order_relaxed);
                     if (victimShard == nullptr || used < oldest) {
                         victimShard = &shard;
