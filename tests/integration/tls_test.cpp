@@ -51,6 +51,19 @@ class Tls : public ::testing::Test {
         return options;
     }
 
+    /// A server with `certificate`, trusted CA configured: the fetch fails before any request.
+    static void expectRefused(const char* certificate, const char* reasonText) {
+        ServerFixture fixture(https(certificate));
+        Options options = optionsFor(fixture.credentials());
+        options.caInfo = (directory / "ca.pem").string();
+        options.timeout = std::chrono::seconds(3);
+        AuthClient client(options);
+        const Error error = errorOf(client.getAuthorizationHeader());
+        EXPECT_EQ(error.code(), Errc::Network) << error.what();
+        EXPECT_NE(std::string(error.what()).find(reasonText), std::string::npos) << error.what();
+        EXPECT_EQ(fixture.server.tokenRequests(), 0u);  // the credentials never left the client
+    }
+
     static inline fs::path directory;
 };
 
@@ -78,29 +91,9 @@ TEST_F(Tls, RefusesAServerItCannotVerify) {
     EXPECT_EQ(fixture.server.tokenRequests(), 0u);  // the credentials never left the client
 }
 
-TEST_F(Tls, RefusesACertificateForAnotherHost) {
-    ServerFixture fixture(https("other.pem"));
-    Options options = optionsFor(fixture.credentials());
-    options.caInfo = (directory / "ca.pem").string();
-    options.timeout = std::chrono::seconds(3);
-    AuthClient client(options);
-    const Error error = errorOf(client.getAuthorizationHeader());
-    EXPECT_EQ(error.code(), Errc::Network) << error.what();
-    EXPECT_NE(std::string(error.what()).find("127.0.0.1"), std::string::npos) << error.what();  // curl names the host
-    EXPECT_EQ(fixture.server.tokenRequests(), 0u);
-}
+TEST_F(Tls, RefusesACertificateForAnotherHost) { expectRefused("other.pem", "127.0.0.1"); }  // curl names the host
 
-TEST_F(Tls, RefusesAnExpiredCertificate) {
-    ServerFixture fixture(https("expired.pem"));
-    Options options = optionsFor(fixture.credentials());
-    options.caInfo = (directory / "ca.pem").string();
-    options.timeout = std::chrono::seconds(3);
-    AuthClient client(options);
-    const Error error = errorOf(client.getAuthorizationHeader());
-    EXPECT_EQ(error.code(), Errc::Network) << error.what();
-    EXPECT_NE(std::string(error.what()).find("expired"), std::string::npos) << error.what();
-    EXPECT_EQ(fixture.server.tokenRequests(), 0u);
-}
+TEST_F(Tls, RefusesAnExpiredCertificate) { expectRefused("expired.pem", "expired"); }
 
 TEST_F(Tls, RefusesAMissingCaFile) {
     ServerFixture fixture(https());

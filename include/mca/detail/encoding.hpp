@@ -79,16 +79,25 @@ inline std::optional<std::string> base64UrlDecode(std::string_view text) {
     return out;
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters, so any appId is one path segment.
-inline std::string percentEncode(std::string_view text) {
+enum class Escaping {
+    PathSegment,  // RFC 3986: all but unreserved characters, so any appId is one path segment
+    Form,         // application/x-www-form-urlencoded (HTML's rules): space is '+'
+};
+
+/// Percent-encodes `text` for a URL path segment or a form value.
+inline std::string percentEncode(std::string_view text, Escaping escaping = Escaping::PathSegment) {
     static constexpr char hex[] = "0123456789ABCDEF";
+    const bool form = escaping == Escaping::Form;
     std::string out;
     out.reserve(text.size());
     for (const char c : text) {
         const auto byte = static_cast<unsigned char>(c);
-        if ((byte >= 'A' && byte <= 'Z') || (byte >= 'a' && byte <= 'z') || (byte >= '0' && byte <= '9') ||
-            byte == '-' || byte == '.' || byte == '_' || byte == '~') {
+        const bool alphanumeric =
+            (byte >= 'A' && byte <= 'Z') || (byte >= 'a' && byte <= 'z') || (byte >= '0' && byte <= '9');
+        if (alphanumeric || byte == '-' || byte == '.' || byte == '_' || (form ? byte == '*' : byte == '~')) {
             out += c;
+        } else if (form && byte == ' ') {
+            out += '+';
         } else {
             out += '%';
             out += hex[byte >> 4];

@@ -137,9 +137,6 @@ class HttpEngine {
         }
     }
 
-    /// Number of connections opened so far (for tests and stats).
-    std::size_t requestsStarted() const noexcept { return attemptsStarted_.load(std::memory_order_relaxed); }
-
   private:
     struct SlistWiper {  // header lists hold the Authorization value: wipe before freeing
         void operator()(curl_slist* list) const noexcept {
@@ -271,7 +268,6 @@ class HttpEngine {
             transfer.fail(Error(Errc::Network, "curl_multi_add_handle failed"));
             return;
         }
-        attemptsStarted_.fetch_add(1, std::memory_order_relaxed);
         active_.emplace(&transfer, std::move(owned));
     }
 
@@ -403,8 +399,6 @@ class HttpEngine {
     // Engine thread only:
     std::unordered_map<Transfer*, std::unique_ptr<Transfer>> active_;
     std::multimap<std::chrono::steady_clock::time_point, std::unique_ptr<Transfer>> retries_;
-
-    std::atomic<std::size_t> attemptsStarted_{0};
 };
 
 }  // namespace mca::detail

@@ -230,10 +230,7 @@ class TokenCache {
                 entry.refreshFailures += 1;
                 entry.refreshRetryAt = now + refreshRetryDelay(entry.refreshFailures);
             } else if (capacity_ > 0 && error) {
-                if (entry.token) {
-                    entry.token.reset();
-                    tokenCount_.fetch_sub(1, std::memory_order_relaxed);
-                }
+                dropTokenLocked(entry);
                 if (!entry.failure) failureCount_.fetch_add(1, std::memory_order_relaxed);
                 entry.failure = std::move(error);
                 entry.consecutiveFailures += 1;
@@ -261,10 +258,7 @@ class TokenCache {
             eraseLocked(shard, found);
             return;
         }
-        if (entry.token) {
-            entry.token.reset();
-            tokenCount_.fetch_sub(1, std::memory_order_relaxed);
-        }
+        dropTokenLocked(entry);
         forgetFailureLocked(entry);
     }
 
@@ -339,9 +333,15 @@ class TokenCache {
     const Shard& shardOf(const CacheKey& key) const noexcept { return shards_[key[15] % kShardCount]; }
 
     void eraseLocked(Shard& shard, EntryMap::iterator at) {
-        if (at->second->token) tokenCount_.fetch_sub(1, std::memory_order_relaxed);
+        dropTokenLocked(*at->second);
         forgetFailureLocked(*at->second);
         shard.entries.erase(at);
+    }
+
+    void dropTokenLocked(Entry& entry) {
+        if (!entry.token) return;
+        entry.token.reset();
+        tokenCount_.fetch_sub(1, std::memory_order_relaxed);
     }
 
     void forgetFailureLocked(Entry& entry) {

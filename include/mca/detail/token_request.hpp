@@ -52,26 +52,8 @@ inline SecretString basicAuthorization(std::string_view clientId, std::string_vi
     return header;
 }
 
-/// application/x-www-form-urlencoded encoding of one value (HTML's rules: space is '+').
-inline std::string formEncode(std::string_view text) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(text.size());
-    for (const char c : text) {
-        const auto byte = static_cast<unsigned char>(c);
-        if ((byte >= 'A' && byte <= 'Z') || (byte >= 'a' && byte <= 'z') || (byte >= '0' && byte <= '9') ||
-            byte == '-' || byte == '.' || byte == '_' || byte == '*') {
-            out += c;
-        } else if (byte == ' ') {
-            out += '+';
-        } else {
-            out += '%';
-            out += hex[byte >> 4];
-            out += hex[byte & 15];
-        }
-    }
-    return out;
-}
+/// application/x-www-form-urlencoded encoding of one value.
+inline std::string formEncode(std::string_view text) { return percentEncode(text, Escaping::Form); }
 
 /// Basic credentials as RFC 6749 §2.3.1 asks of OAuth clients: id and secret form-encoded, then
 /// joined by ':' and base64-encoded (so an id or secret holding ':' stays unambiguous).
