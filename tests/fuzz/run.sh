@@ -24,7 +24,7 @@ mkdir -p "$results"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 
 failed=0
-for name in token_reply jwt vcap http_headers; do
+for name in token_reply jwt vcap http_headers redact; do
   binary="$build_dir/tests/fuzz/fuzz_$name"
   if [[ ! -x $binary ]]; then
     echo "fuzz_$name: not built ($binary); configure with --preset fuzz" >&2
@@ -52,8 +52,8 @@ for name in token_reply jwt vcap http_headers; do
     result="FAILED (exit $status${artifact:+, input $artifact}; log $log)"
   fi
   printf '%-18s runs %-10s exec/s %-7s %-18s %s\n' "fuzz_$name" "${runs:-?}" "${execs:-?}" "${cov:-cov ?}" "$result"
-  if [[ $status -ne 0 ]]; then
-    grep -E -A30 '^(==[0-9]+==ERROR|.*runtime error:|.*invariant broken:|terminate called)' "$log" | head -n40 >&2 || true
+  if [[ $status -ne 0 ]]; then  # what went wrong, and the first frames of its stack
+    grep -E -A12 '^==[0-9]+== ?ERROR|runtime error:|invariant broken:|terminate called|^ALARM' "$log" | head -n25 || true
   fi
 done
 exit "$failed"

@@ -347,6 +347,20 @@ TEST(Secrets, NoErrorMessageCarriesTheSecretOrAToken) {
     }
 }
 
+TEST(Errors, ASecretAcrossTheMessagesCutIsStillRedacted) {
+    ServerFixture fixture;
+    Reply reply;
+    reply.action = Action::Status;
+    reply.status = 400;
+    std::string body;
+    for (int i = 0; i < 96; ++i) body += "x ";  // the secret straddles the 200-character cut
+    reply.body = body + kSecret;
+    fixture.server.pushReply(reply);
+    AuthClient client(shortTimeout(fixture.credentials()));
+    const Error error = errorOf(client.getAuthorizationHeader());
+    EXPECT_EQ(std::string(error.what()).find(std::string(kSecret).substr(0, 8)), std::string::npos) << error.what();
+}
+
 TEST(Errors, ServerBodiesEchoingTheSecretAreRedacted) {
     ServerFixture fixture;
     Reply reply;

@@ -1,37 +1,38 @@
 #include "mca_test_server.hpp"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
+#include "loopback_util.hpp"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <climits>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <deque>
 #include <list>
 #include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -40,12 +41,15 @@ namespace mca::test {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace detail;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 constexpr std::string_view kAppsPath = "/imf-authserver/authorization/v1/apps/";
-constexpr std::size_t kMaxRequestBytes = 64 * 1024;  // request line + headers + body
-constexpr int kListenBacklog = 4096;                 // tests open ~1000 connections at once
+constexpr std::string_view kOAuthPath = "/oauth/v4/";  // App ID: /oauth/v4/{tenantId}/token
+constexpr std::size_t kMaxRequestBytes = 64 * 1024;    // request line + headers + body
 constexpr std::string_view kJwtHeader = R"({"alg":"RS256","typ":"JWT"})";
+constexpr std::chrono::minutes kCertificateTimestampSkew{5};
+constexpr std::string_view kCertificateOk = "ok";
 
 // ---------------------------------------------------------------------------
 // Resource ownership
@@ -64,34 +68,11 @@ using PkeyContextPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX_free>>
 using DigestContextPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
 using BignumPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
+using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
 
-class UniqueFd {
-  public:
-    UniqueFd() = default;
-    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-    UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    UniqueFd& operator=(UniqueFd&& other) noexcept {
-        if (this != &other) {
-            reset();
-            fd_ = std::exchange(other.fd_, -1);
-        }
-        return *this;
-    }
-    ~UniqueFd() { reset(); }
-
-    int get() const noexcept { return fd_; }
-    explicit operator bool() const noexcept { return fd_ >= 0; }
-    void reset() noexcept {
-        if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-    }
-
-  private:
-    int fd_ = -1;
+struct OpenSslFree {  // OPENSSL_free is a macro, so Deleter<> cannot take it
+    void operator()(void* pointer) const noexcept { OPENSSL_free(pointer); }
 };
-
-[[noreturn]] void throwSystemError(const std::string& what) {
-    throw std::system_error(errno, std::generic_category(), what);
-}
 
 [[noreturn]] void throwOpenSslError(const std::string& what) {
     char detail[256] = "no OpenSSL error queued";
@@ -102,84 +83,6 @@ class UniqueFd {
 
 // ---------------------------------------------------------------------------
 // Text helpers
-
-// Not std::tolower: header names must compare the same whatever the process locale.
-char asciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return asciiLower(x) == asciiLower(y); });
-}
-
-std::string_view trimWhitespace(std::string_view text) {
-    const auto isSpace = [](char c) { return c == ' ' || c == '\t'; };
-    while (!text.empty() && isSpace(text.front())) text.remove_prefix(1);
-    while (!text.empty() && isSpace(text.back())) text.remove_suffix(1);
-    return text;
-}
-
-// True when the comma-separated header value lists `token` (e.g. Connection: keep-alive, close).
-bool listsToken(std::string_view headerValue, std::string_view token) {
-    while (true) {
-        const std::size_t comma = headerValue.find(',');
-        if (equalsIgnoreCase(trimWhitespace(headerValue.substr(0, comma)), token)) return true;
-        if (comma == std::string_view::npos) return false;
-        headerValue.remove_prefix(comma + 1);
-    }
-}
-
-enum class Base64 {
-    Standard,  // "+/" with "=" padding, as in Basic auth
-    Url,       // "-_" unpadded, as in JWS
-};
-
-const char* base64Alphabet(Base64 variant) {
-    return variant == Base64::Standard ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-                                       : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-}
-
-std::string base64UrlEncode(std::string_view bytes) {
-    const char* alphabet = base64Alphabet(Base64::Url);
-    std::string encoded;
-    encoded.reserve((bytes.size() + 2) / 3 * 4);
-    std::uint32_t bitBuffer = 0;
-    int bitCount = 0;
-    for (const char byte : bytes) {
-        bitBuffer = ((bitBuffer << 8) | static_cast<unsigned char>(byte)) & 0xFFFF;
-        bitCount += 8;
-        while (bitCount >= 6) {
-            bitCount -= 6;
-            encoded.push_back(alphabet[(bitBuffer >> bitCount) & 0x3F]);
-        }
-    }
-    if (bitCount > 0) encoded.push_back(alphabet[(bitBuffer << (6 - bitCount)) & 0x3F]);
-    return encoded;
-}
-
-// nullopt on any invalid input.
-std::optional<std::string> base64Decode(std::string_view text, Base64 variant) {
-    const char* alphabet = base64Alphabet(variant);
-    if (variant == Base64::Standard) {
-        if (text.size() % 4 != 0) return std::nullopt;
-        for (int i = 0; i < 2 && !text.empty() && text.back() == '='; ++i) text.remove_suffix(1);
-    }
-    std::string decoded;
-    decoded.reserve(text.size() * 3 / 4);
-    std::uint32_t bitBuffer = 0;
-    int bitCount = 0;
-    for (const char c : text) {
-        const char* position = c == '\0' ? nullptr : std::strchr(alphabet, c);
-        if (position == nullptr) return std::nullopt;
-        bitBuffer = ((bitBuffer << 6) | static_cast<std::uint32_t>(position - alphabet)) & 0xFFFF;
-        bitCount += 6;
-        if (bitCount >= 8) {
-            bitCount -= 8;
-            decoded.push_back(static_cast<char>((bitBuffer >> bitCount) & 0xFF));
-        }
-    }
-    if (bitCount >= 6) return std::nullopt;  // a lone trailing character cannot encode a byte
-    return decoded;
-}
 
 int hexDigitValue(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -226,22 +129,64 @@ std::optional<FormFields> parseFormUrlEncoded(std::string_view body) {
     return fields;
 }
 
+// The values of the form fields called `name`, in order.
+std::vector<std::string_view> formValues(const FormFields& form, std::string_view name) {
+    std::vector<std::string_view> values;
+    for (const auto& [fieldName, value] : form) {
+        if (fieldName == name) values.push_back(value);
+    }
+    return values;
+}
+
+// Percent-encodes all but RFC 3986 unreserved characters, so the text stays one path segment.
+std::string percentEncodeSegment(std::string_view text) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string encoded;
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+            c == '_' || c == '~') {
+            encoded.push_back(c);
+        } else {
+            encoded += {'%', kHex[byte >> 4], kHex[byte & 0x0F]};
+        }
+    }
+    return encoded;
+}
+
+// The credentials of an Authorization header value; nullopt when it is not "<scheme> <credentials>".
+std::optional<std::string_view> authorizationCredentials(std::string_view authorization, std::string_view scheme) {
+    authorization = trimWhitespace(authorization);
+    const std::size_t space = authorization.find(' ');
+    if (space == std::string_view::npos || !equalsIgnoreCase(authorization.substr(0, space), scheme)) {
+        return std::nullopt;
+    }
+    return trimWhitespace(authorization.substr(space + 1));
+}
+
 struct ClientCredentials {
     std::string clientId, secret;
 };
 
 // "Basic base64(clientId:secret)"; the Node SDK does not form-encode either part.
 std::optional<ClientCredentials> parseBasicCredentials(std::string_view authorization) {
-    authorization = trimWhitespace(authorization);
-    const std::size_t space = authorization.find(' ');
-    if (space == std::string_view::npos || !equalsIgnoreCase(authorization.substr(0, space), "Basic")) {
-        return std::nullopt;
-    }
-    const auto decoded = base64Decode(trimWhitespace(authorization.substr(space + 1)), Base64::Standard);
+    const std::optional<std::string_view> encoded = authorizationCredentials(authorization, "Basic");
+    const auto decoded = encoded ? base64Decode(*encoded, Base64::Standard) : std::nullopt;
     if (!decoded) return std::nullopt;
     const std::size_t colon = decoded->find(':');
     if (colon == std::string::npos) return std::nullopt;
     return ClientCredentials{decoded->substr(0, colon), decoded->substr(colon + 1)};
+}
+
+// RFC 6749 section 2.3.1: each part is application/x-www-form-urlencoded before the
+// base64, so a ':' inside the client id arrives as %3A and the first ':' is the separator.
+std::optional<ClientCredentials> parseOAuthBasicCredentials(std::string_view authorization) {
+    std::optional<ClientCredentials> raw = parseBasicCredentials(authorization);
+    if (!raw) return std::nullopt;
+    auto clientId = percentDecode(raw->clientId, true);
+    auto secret = percentDecode(raw->secret, true);
+    if (!clientId || !secret) return std::nullopt;
+    return ClientCredentials{std::move(*clientId), std::move(*secret)};
 }
 
 // RFC 7231 IMF-fixdate, spelled out by hand because strftime follows the locale.
@@ -342,57 +287,29 @@ Response errorResponse(int status, std::string_view error, std::string_view desc
     return jsonResponse(status, {{"error", error}, {"error_description", description}});
 }
 
-std::optional<RecordedRequest> parseRequestHead(std::string_view head) {
-    const std::size_t requestLineEnd = head.find("\r\n");
-    const std::string_view requestLine = head.substr(0, requestLineEnd);
-    const std::size_t firstSpace = requestLine.find(' ');
-    const std::size_t secondSpace = requestLine.find(' ', firstSpace + 1);
-    if (firstSpace == std::string_view::npos || secondSpace == std::string_view::npos ||
-        requestLine.find(' ', secondSpace + 1) != std::string_view::npos || firstSpace == 0 ||
-        secondSpace == firstSpace + 1) {
-        return std::nullopt;
-    }
-    RecordedRequest request;
-    request.method = requestLine.substr(0, firstSpace);
-    request.target = requestLine.substr(firstSpace + 1, secondSpace - firstSpace - 1);
-    request.version = requestLine.substr(secondSpace + 1);
-    if (request.version != "HTTP/1.1" && request.version != "HTTP/1.0") return std::nullopt;
-
-    std::string_view rest =
-        requestLineEnd == std::string_view::npos ? std::string_view() : head.substr(requestLineEnd + 2);
-    while (!rest.empty()) {
-        const std::size_t lineEnd = rest.find("\r\n");
-        const std::string_view line = rest.substr(0, lineEnd);
-        rest = lineEnd == std::string_view::npos ? std::string_view() : rest.substr(lineEnd + 2);
-        const std::size_t colon = line.find(':');
-        // Rejects obsolete line folding (a leading space) and whitespace before the colon.
-        if (colon == std::string_view::npos || colon == 0 ||
-            line.substr(0, colon).find_first_of(" \t") != std::string_view::npos) {
-            return std::nullopt;
-        }
-        request.headers.emplace_back(line.substr(0, colon), trimWhitespace(line.substr(colon + 1)));
-    }
-    return request;
-}
-
-enum class Endpoint { Token, PublicKey };
+enum class Endpoint {
+    Token,       // MCA: /imf-authserver/authorization/v1/apps/{appId}/token
+    PublicKey,   // MCA: /imf-authserver/authorization/v1/apps/{appId}/publickey
+    OAuthToken,  // App ID (RFC 6749 section 4.4): /oauth/v4/{tenantId}/token
+};
 
 struct Route {
     Endpoint endpoint;
-    std::string appId;  // percent-decoded
+    std::string appId;  // percent-decoded; the tenantId for OAuthToken
 };
 
 std::optional<Route> routeOf(std::string_view target) {
     std::string_view path = target.substr(0, target.find('?'));
-    if (path.substr(0, kAppsPath.size()) != kAppsPath) return std::nullopt;
-    path.remove_prefix(kAppsPath.size());
+    const bool mca = path.substr(0, kAppsPath.size()) == kAppsPath;
+    if (!mca && path.substr(0, kOAuthPath.size()) != kOAuthPath) return std::nullopt;
+    path.remove_prefix(mca ? kAppsPath.size() : kOAuthPath.size());
     const std::size_t slash = path.find('/');
     if (slash == 0 || slash == std::string_view::npos) return std::nullopt;
     const std::string_view endpointName = path.substr(slash + 1);
     Endpoint endpoint;
     if (endpointName == "token") {
-        endpoint = Endpoint::Token;
-    } else if (endpointName == "publickey") {
+        endpoint = mca ? Endpoint::Token : Endpoint::OAuthToken;
+    } else if (mca && endpointName == "publickey") {
         endpoint = Endpoint::PublicKey;
     } else {
         return std::nullopt;
@@ -401,50 +318,6 @@ std::optional<Route> routeOf(std::string_view target) {
     if (!appId) return std::nullopt;
     return Route{endpoint, std::move(*appId)};
 }
-
-// ---------------------------------------------------------------------------
-// Waiting that the server's stop can interrupt
-
-// Level-triggered "the server is stopping" flag that poll() can watch next to sockets.
-class StopSignal {
-  public:
-    StopSignal() {
-        int ends[2];
-        if (pipe2(ends, O_CLOEXEC) != 0) throwSystemError("pipe2");
-        readEnd_ = UniqueFd(ends[0]);
-        writeEnd_ = UniqueFd(ends[1]);
-    }
-    // The byte is never read, so the pipe stays readable for every poller.
-    void raise() const noexcept {
-        while (::write(writeEnd_.get(), "x", 1) < 0 && errno == EINTR) {
-        }
-    }
-    int pollFd() const noexcept { return readEnd_.get(); }
-
-    // Blocks until `fd` is readable or hung up; false once the server is stopping.
-    bool waitReadable(int fd) const noexcept {
-        pollfd fds[2] = {{readEnd_.get(), POLLIN, 0}, {fd, POLLIN, 0}};
-        while (::poll(fds, 2, -1) < 0) {
-            if (errno != EINTR) return false;
-        }
-        return fds[0].revents == 0;
-    }
-
-    // False (early) once the server is stopping.
-    bool sleepFor(std::chrono::milliseconds duration) const noexcept {
-        const auto deadline = std::chrono::steady_clock::now() + duration;
-        pollfd stop{readEnd_.get(), POLLIN, 0};
-        while (true) {
-            const auto remaining =
-                std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-            if (remaining.count() <= 0) return true;
-            if (::poll(&stop, 1, static_cast<int>(std::min<long long>(remaining.count(), INT_MAX))) > 0) return false;
-        }
-    }
-
-  private:
-    UniqueFd readEnd_, writeEnd_;
-};
 
 // One accepted connection's byte stream, plain or TLS. Sockets stay blocking:
 // waits go through StopSignal, and on stop the server shutdown()s every socket
@@ -595,44 +468,71 @@ std::optional<CompactJws> splitCompactJws(std::string_view jws) {
                       jws.substr(secondDot + 1), jws.substr(0, secondDot)};
 }
 
+// SHA-256 digest check; with an RSA key this is RS256 (PKCS#1 v1.5 padding, OpenSSL's default).
+bool verifySha256Signature(EVP_PKEY* key, std::string_view signingInput, std::string_view signature) {
+    const DigestContextPtr context(EVP_MD_CTX_new());
+    return context && EVP_DigestVerifyInit(context.get(), nullptr, EVP_sha256(), nullptr, key) == 1 &&
+           EVP_DigestVerify(context.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                            reinterpret_cast<const unsigned char*>(signingInput.data()), signingInput.size()) == 1;
+}
+
+// Decodes a JWS header or payload part into JSON; a discarded value when malformed.
+nlohmann::json decodeJwsJson(std::string_view part) {
+    const auto text = base64Decode(part, Base64::Url);
+    return text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json(nlohmann::json::value_t::discarded);
+}
+
 bool verifyRs256Signature(const CompactJws& jws, const std::string& publicKeyPem) {
-    const auto header = base64Decode(jws.header, Base64::Url);
     const auto signature = base64Decode(jws.signature, Base64::Url);
-    if (!header || !signature) return false;
-    const auto headerJson = nlohmann::json::parse(*header, nullptr, false);
-    if (!headerJson.is_object() || headerJson.value("alg", "") != "RS256") return false;
+    const nlohmann::json header = decodeJwsJson(jws.header);
+    const auto alg = header.find("alg");  // find() on a non-object is simply end()
+    if (!signature || !header.is_object() || alg == header.end() || *alg != "RS256") return false;
 
     const BioPtr bio(BIO_new_mem_buf(publicKeyPem.data(), static_cast<int>(publicKeyPem.size())));
     const PkeyPtr key(bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-    const DigestContextPtr context(EVP_MD_CTX_new());
-    return key && context && EVP_DigestVerifyInit(context.get(), nullptr, EVP_sha256(), nullptr, key.get()) == 1 &&
-           EVP_DigestVerify(context.get(), reinterpret_cast<const unsigned char*>(signature->data()), signature->size(),
-                            reinterpret_cast<const unsigned char*>(jws.signingInput.data()),
-                            jws.signingInput.size()) == 1;
+    return key && verifySha256Signature(key.get(), jws.signingInput, *signature);
 }
 
-UniqueFd listenOnLoopback(std::uint16_t port) {
-    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) throwSystemError("socket");
-    const int on = 1;
-    // Lets a test restart a server on the port of one it just stopped (TIME_WAIT).
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-        throwSystemError("bind 127.0.0.1:" + std::to_string(port));
-    }
-    if (::listen(fd.get(), kListenBacklog) != 0) throwSystemError("listen");
-    return fd;
+std::string certificateDer(X509* certificate) {
+    unsigned char* der = nullptr;
+    const int length = i2d_X509(certificate, &der);
+    const std::unique_ptr<unsigned char, OpenSslFree> owner(der);
+    if (length < 0) throwOpenSslError("i2d_X509 failed");
+    return std::string(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length));
 }
 
-std::uint16_t boundPort(int fd) {
-    sockaddr_in address{};
-    socklen_t length = sizeof address;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) throwSystemError("getsockname");
-    return ntohs(address.sin_port);
+// The DER bytes of the first certificate in `pem`.
+std::string certificateDerFromPem(const std::string& pem) {
+    const BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    const X509Ptr certificate(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+    ERR_clear_error();
+    if (!certificate) throw std::invalid_argument("McaTestServer: no PEM certificate in addCertificateClient");
+    return certificateDer(certificate.get());
+}
+
+// The certificate bytes of a JWS header's "x5c": a string, as the Node SDK sends it, or
+// (RFC 7515 section 4.1.6) an array whose first element signed. The Node SDK strips the
+// "==" off the PEM body, so missing padding is tolerated.
+std::optional<std::string> x5cCertificateBytes(const nlohmann::json& header) {
+    const auto found = header.find("x5c");
+    if (found == header.end()) return std::nullopt;
+    const nlohmann::json& x5c = found->is_array() && !found->empty() ? found->front() : *found;
+    if (!x5c.is_string()) return std::nullopt;
+    std::string text = x5c.get<std::string>();
+    if (text.size() % 4 != 0) text.append(4 - text.size() % 4, '=');
+    return base64Decode(text, Base64::Standard);
+}
+
+// The first subject CN as UTF-8.
+std::optional<std::string> commonNameOf(const X509* certificate) {
+    const X509_NAME* subject = X509_get_subject_name(certificate);
+    const int index = subject ? X509_NAME_get_index_by_NID(subject, NID_commonName, -1) : -1;
+    if (index < 0) return std::nullopt;
+    unsigned char* utf8 = nullptr;
+    const int length = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index)));
+    const std::unique_ptr<unsigned char, OpenSslFree> owner(utf8);
+    if (length < 0) return std::nullopt;
+    return std::string(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(length));
 }
 
 Reply serviceUnavailableReply() {
@@ -680,14 +580,23 @@ class McaTestServer::Impl {
     }
 
     std::uint16_t port() const { return port_; }
-    std::string baseUrl() const {
-        return std::string(tlsContext_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) +
-               "/imf-authserver";
+    std::string baseUrl() const { return origin() + "/imf-authserver"; }
+    std::string oauthServerUrl(const std::string& tenantId) const {
+        return origin() + std::string(kOAuthPath) + percentEncodeSegment(tenantId);
     }
 
     void addClient(std::string appId, std::string clientId, std::string secret) {
         const std::lock_guard lock(stateMutex_);
         secrets_[{std::move(appId), std::move(clientId)}] = std::move(secret);
+    }
+    void addCertificateClient(std::string appId, const std::string& certificatePem) {
+        std::string der = certificateDerFromPem(certificatePem);
+        const std::lock_guard lock(stateMutex_);
+        certificates_.emplace(std::move(appId), std::move(der));
+    }
+    void addOAuthClient(std::string tenantId, std::string clientId, std::string secret) {
+        const std::lock_guard lock(stateMutex_);
+        oauthSecrets_[{std::move(tenantId), std::move(clientId)}] = std::move(secret);
     }
     void setExpiresIn(long long seconds) {
         const std::lock_guard lock(stateMutex_);
@@ -732,8 +641,16 @@ class McaTestServer::Impl {
         const std::lock_guard lock(stateMutex_);
         return lastIssuedToken_;
     }
+    std::string lastCertificateCheck() const {
+        const std::lock_guard lock(stateMutex_);
+        return lastCertificateCheck_;
+    }
 
   private:
+    std::string origin() const {
+        return std::string(tlsContext_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
+    }
+
     struct Connection {
         Connection(std::uint64_t connectionId, UniqueFd socket) : id(connectionId), fd(std::move(socket)) {}
         const std::uint64_t id;
@@ -908,7 +825,7 @@ class McaTestServer::Impl {
         if (!route)
             return sendResponse(stream, errorResponse(404, "not_found", "no such endpoint"), incoming.keepAlive);
 
-        const char* allowedMethod = route->endpoint == Endpoint::Token ? "POST" : "GET";
+        const char* allowedMethod = route->endpoint == Endpoint::PublicKey ? "GET" : "POST";
         if (request.method != allowedMethod) {
             Response response = errorResponse(405, "method_not_allowed", std::string(allowedMethod) + " only");
             response.headers.emplace_back("Allow", allowedMethod);
@@ -918,7 +835,7 @@ class McaTestServer::Impl {
             return sendResponse(stream, Response{200, {{"Content-Type", "application/json"}}, signingKey_.jwkJson},
                                 incoming.keepAlive);
         }
-        return answerTokenRequest(stream, incoming, route->appId);
+        return answerTokenRequest(stream, incoming, *route);
     }
 
     // Counts the request and picks its behaviour (see the class comment in the header).
@@ -938,14 +855,14 @@ class McaTestServer::Impl {
         return reply;
     }
 
-    ConnectionFate answerTokenRequest(Stream& stream, const IncomingRequest& incoming, const std::string& appId) {
+    ConnectionFate answerTokenRequest(Stream& stream, const IncomingRequest& incoming, const Route& route) {
         const Reply reply = nextTokenReply();
         if (!stop_.sleepFor(reply.delay)) return ConnectionFate::Drop;
 
         const bool keepAlive = incoming.keepAlive;
         switch (reply.action) {
             case Action::Normal:
-                return sendResponse(stream, protocolTokenResponse(incoming.recorded, appId, reply), keepAlive);
+                return sendResponse(stream, protocolTokenResponse(incoming.recorded, route, reply), keepAlive);
             case Action::Status:
                 return sendResponse(stream, Response{reply.status, reply.headers, reply.body}, keepAlive);
             case Action::RawBody: {
@@ -961,12 +878,12 @@ class McaTestServer::Impl {
             case Action::DropBeforeReply:
                 return ConnectionFate::Drop;
             case Action::DropMidReply: {
-                const Response response = protocolTokenResponse(incoming.recorded, appId, reply);
+                const Response response = protocolTokenResponse(incoming.recorded, route, reply);
                 stream.write(serializeHead(response, keepAlive) + response.body.substr(0, response.body.size() / 2));
                 return ConnectionFate::Drop;
             }
             case Action::Trickle: {
-                const Response response = protocolTokenResponse(incoming.recorded, appId, reply);
+                const Response response = protocolTokenResponse(incoming.recorded, route, reply);
                 const std::string bytes = serializeHead(response, keepAlive) + response.body;
                 for (std::size_t i = 0; i < bytes.size(); ++i) {
                     if (i > 0 && !stop_.sleepFor(reply.trickleInterval)) return ConnectionFate::Drop;
@@ -982,33 +899,46 @@ class McaTestServer::Impl {
     }
 
     // The protocol's answer, adjusted by a Normal-style reply (status override, extra headers, expires_in).
-    Response protocolTokenResponse(const RecordedRequest& request, const std::string& appId, const Reply& reply) {
-        Response response = tokenEndpointAnswer(request, appId, reply);
+    Response protocolTokenResponse(const RecordedRequest& request, const Route& route, const Reply& reply) {
+        Response response = route.endpoint == Endpoint::OAuthToken ? oauthTokenAnswer(request, route.appId, reply)
+                                                                   : mcaTokenAnswer(request, route.appId, reply);
         if (reply.status != 200) response.status = reply.status;
         response.headers.insert(response.headers.end(), reply.headers.begin(), reply.headers.end());
         return response;
     }
 
-    Response tokenEndpointAnswer(const RecordedRequest& request, const std::string& appId, const Reply& reply) {
-        const std::optional<ClientCredentials> credentials = parseBasicCredentials(request.header("Authorization"));
-        if (!credentials || !isRegisteredClient(appId, *credentials)) {
-            Response response = errorResponse(401, "invalid_client", "unknown client or wrong secret");
-            response.headers.emplace_back("WWW-Authenticate", R"(Basic realm="imf-authserver")");
-            return response;
-        }
+    // The client authenticates with Basic (id and secret) or, as the Node SDK's
+    // getAuthorizationHeaderByCertificate does, with "IMFCert <JWS signed by its certificate's key>".
+    Response mcaTokenAnswer(const RecordedRequest& request, const std::string& appId, const Reply& reply) {
         const std::optional<FormFields> form = parseFormUrlEncoded(request.body);
+        const std::string authorization = request.header("Authorization");
+        std::string clientId;
+        if (const auto jws = authorizationCredentials(authorization, "IMFCert")) {
+            const std::string check =
+                form ? checkCertificateClient(appId, *jws, *form, clientId) : "malformed form body";
+            {
+                const std::lock_guard lock(stateMutex_);
+                lastCertificateCheck_ = check;
+            }
+            if (check != kCertificateOk) {
+                Response response = errorResponse(401, "invalid_client", check);
+                response.headers.emplace_back("WWW-Authenticate", R"(IMFCert realm="imf-authserver")");
+                return response;
+            }
+        } else {
+            const std::optional<ClientCredentials> credentials = parseBasicCredentials(authorization);
+            if (!credentials || !isRegisteredClient(appId, *credentials)) {
+                Response response = errorResponse(401, "invalid_client", "unknown client or wrong secret");
+                response.headers.emplace_back("WWW-Authenticate", R"(Basic realm="imf-authserver")");
+                return response;
+            }
+            clientId = credentials->clientId;
+        }
         if (!form) return errorResponse(400, "invalid_request", "malformed form body");
-        std::vector<std::string_view> grantTypes;
-        for (const auto& [name, value] : *form) {
-            if (name == "grant_type") grantTypes.push_back(value);
-        }
-        if (grantTypes.empty()) return errorResponse(400, "invalid_request", "missing grant_type");
-        if (grantTypes.size() > 1) return errorResponse(400, "invalid_request", "repeated grant_type");
-        if (grantTypes.front() != "client_credentials") {
-            return errorResponse(400, "unsupported_grant_type", "only client_credentials is supported");
-        }
+        if (std::optional<Response> refusal = refuseGrant(*form)) return std::move(*refusal);
 
-        const auto [token, expiresIn] = issueToken(appId, credentials->clientId, reply.expiresIn);
+        const auto [token, expiresIn] =
+            issueToken({{"iss", "mca-test-server"}, {"aud", appId}, {"prn", clientId}}, reply.expiresIn);
         nlohmann::json body = {{"access_token", token}, {"token_type", "Bearer"}};
         if (!reply.omitExpiresIn) body["expires_in"] = expiresIn;
         Response response = jsonResponse(200, body);
@@ -1016,10 +946,104 @@ class McaTestServer::Impl {
         return response;
     }
 
+    // RFC 6749 section 4.4 (App ID): Basic credentials form-urlencoded per section 2.3.1, optional scope.
+    Response oauthTokenAnswer(const RecordedRequest& request, const std::string& tenantId, const Reply& reply) {
+        const std::optional<ClientCredentials> credentials =
+            parseOAuthBasicCredentials(request.header("Authorization"));
+        if (!credentials || !isRegisteredOAuthClient(tenantId, *credentials)) {
+            Response response = errorResponse(401, "invalid_client", "unknown client or wrong secret");
+            response.headers.emplace_back("WWW-Authenticate", R"(Basic realm="oauth")");
+            return response;
+        }
+        const std::optional<FormFields> form = parseFormUrlEncoded(request.body);
+        if (!form) return errorResponse(400, "invalid_request", "malformed form body");
+        if (std::optional<Response> refusal = refuseGrant(*form)) return std::move(*refusal);
+        const std::vector<std::string_view> scopes = formValues(*form, "scope");
+        if (scopes.size() > 1) return errorResponse(400, "invalid_request", "repeated scope");
+        const std::string scope = scopes.empty() ? std::string() : std::string(scopes.front());
+
+        nlohmann::json claims = {{"iss", oauthServerUrl(tenantId)}, {"aud", tenantId}, {"sub", credentials->clientId}};
+        if (!scope.empty()) claims["scope"] = scope;
+        const auto [token, expiresIn] = issueToken(std::move(claims), reply.expiresIn);
+        nlohmann::json body = {{"access_token", token}, {"token_type", "Bearer"}};
+        if (!reply.omitExpiresIn) body["expires_in"] = expiresIn;
+        if (!scope.empty()) body["scope"] = scope;
+        Response response = jsonResponse(200, body);
+        response.headers.emplace_back("Cache-Control", "no-store");
+        response.headers.emplace_back("Pragma", "no-cache");
+        return response;
+    }
+
+    // The grant checks both token endpoints share; nullopt when the form asks for client_credentials.
+    static std::optional<Response> refuseGrant(const FormFields& form) {
+        const std::vector<std::string_view> grantTypes = formValues(form, "grant_type");
+        if (grantTypes.empty()) return errorResponse(400, "invalid_request", "missing grant_type");
+        if (grantTypes.size() > 1) return errorResponse(400, "invalid_request", "repeated grant_type");
+        if (grantTypes.front() != "client_credentials") {
+            return errorResponse(400, "unsupported_grant_type", "only client_credentials is supported");
+        }
+        return std::nullopt;
+    }
+
+    // Checks an IMFCert JWS in the order the header documents; kCertificateOk (with the
+    // client's CN in `clientId`) or the check that failed.
+    std::string checkCertificateClient(const std::string& appId, std::string_view jwsText, const FormFields& form,
+                                       std::string& clientId) const {
+        const std::optional<CompactJws> jws = splitCompactJws(jwsText);
+        if (!jws) return "malformed JWS";
+        const nlohmann::json header = decodeJwsJson(jws->header);
+        if (!header.is_object()) return "malformed JWS header";
+        const auto alg = header.find("alg");
+        if (alg == header.end() || *alg != "RS256") return "alg is not RS256";
+        const std::optional<std::string> der = x5cCertificateBytes(header);
+        if (!der) return "missing or malformed x5c";
+        const auto* derCursor = reinterpret_cast<const unsigned char*>(der->data());
+        const X509Ptr certificate(d2i_X509(nullptr, &derCursor, static_cast<long>(der->size())));
+        ERR_clear_error();
+        if (!certificate || derCursor != reinterpret_cast<const unsigned char*>(der->data() + der->size())) {
+            return "x5c is not a DER certificate";
+        }
+
+        EVP_PKEY* key = X509_get0_pubkey(certificate.get());
+        if (key == nullptr || EVP_PKEY_is_a(key, "RSA") != 1) return "certificate key is not RSA";
+        const std::optional<std::string> signature = base64Decode(jws->signature, Base64::Url);
+        const bool signatureValid = signature && verifySha256Signature(key, jws->signingInput, *signature);
+        ERR_clear_error();
+        if (!signatureValid) return "signature does not verify";
+
+        std::optional<std::string> commonName = commonNameOf(certificate.get());
+        if (!commonName) return "certificate has no CN";
+        const std::vector<std::string_view> clientIds = formValues(form, "client_id");
+        if (clientIds.size() != 1) return "client_id missing or repeated";
+        if (*commonName != clientIds.front()) return "certificate CN does not match client_id";
+
+        if (!isRegisteredCertificate(appId, *der)) return "certificate not registered for this app";
+
+        const nlohmann::json payload = decodeJwsJson(jws->payload);
+        const auto timestamp = payload.find("timestamp");
+        if (timestamp == payload.end() || !timestamp->is_number()) return "missing timestamp";
+        const double nowMs =
+            std::chrono::duration<double, std::milli>(std::chrono::system_clock::now().time_since_epoch()).count();
+        const double skewMs = std::chrono::duration<double, std::milli>(kCertificateTimestampSkew).count();
+        if (std::fabs(timestamp->get<double>() - nowMs) > skewMs) return "timestamp not within 5 minutes";
+
+        clientId = std::move(*commonName);
+        return std::string(kCertificateOk);
+    }
+
     bool isRegisteredClient(const std::string& appId, const ClientCredentials& credentials) const {
         const std::lock_guard lock(stateMutex_);
         const auto found = secrets_.find({appId, credentials.clientId});
         return found != secrets_.end() && found->second == credentials.secret;
+    }
+    bool isRegisteredOAuthClient(const std::string& tenantId, const ClientCredentials& credentials) const {
+        const std::lock_guard lock(stateMutex_);
+        const auto found = oauthSecrets_.find({tenantId, credentials.clientId});
+        return found != oauthSecrets_.end() && found->second == credentials.secret;
+    }
+    bool isRegisteredCertificate(const std::string& appId, const std::string& der) const {
+        const std::lock_guard lock(stateMutex_);
+        return certificates_.count({appId, der}) != 0;
     }
 
     struct IssuedToken {
@@ -1027,8 +1051,8 @@ class McaTestServer::Impl {
         long long expiresIn;
     };
 
-    IssuedToken issueToken(const std::string& appId, const std::string& clientId,
-                           std::optional<long long> expiresInOverride) {
+    // Signs `claims` plus iat, exp, jti (and the padding claim).
+    IssuedToken issueToken(nlohmann::json claims, std::optional<long long> expiresInOverride) {
         long long expiresIn;
         std::size_t padding;
         std::uint64_t tokenNumber;
@@ -1041,14 +1065,14 @@ class McaTestServer::Impl {
         const long long now =
             std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
                 .count();
-        nlohmann::json payload = {{"iss", "mca-test-server"}, {"aud", appId},
-                                  {"prn", clientId},          {"iat", now},
-                                  {"exp", now + expiresIn},   {"jti", std::to_string(tokenNumber)}};
-        if (padding > 0) payload["pad"] = std::string(padding, 'x');
+        claims["iat"] = now;
+        claims["exp"] = now + expiresIn;
+        claims["jti"] = std::to_string(tokenNumber);
+        if (padding > 0) claims["pad"] = std::string(padding, 'x');
 
         const std::string signingInput =
             base64UrlEncode(kJwtHeader) + "." +
-            base64UrlEncode(payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+            base64UrlEncode(claims.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         std::string jwt = signingInput + "." + base64UrlEncode(signRs256(signingKey_.key.get(), signingInput));
         {
             const std::lock_guard lock(stateMutex_);
@@ -1067,8 +1091,10 @@ class McaTestServer::Impl {
     std::atomic<std::size_t> connectionsAccepted_{0};
     std::atomic<std::size_t> openConnections_{0};
 
-    mutable std::mutex stateMutex_;                                       // guards everything below
-    std::map<std::pair<std::string, std::string>, std::string> secrets_;  // (appId, clientId) -> secret
+    mutable std::mutex stateMutex_;                                            // guards everything below
+    std::map<std::pair<std::string, std::string>, std::string> secrets_;       // (appId, clientId) -> secret
+    std::map<std::pair<std::string, std::string>, std::string> oauthSecrets_;  // (tenantId, clientId) -> secret
+    std::set<std::pair<std::string, std::string>> certificates_;               // (appId, certificate DER)
     long long expiresIn_;
     std::size_t tokenPadding_;
     std::chrono::milliseconds delay_{0};
@@ -1079,6 +1105,7 @@ class McaTestServer::Impl {
     std::uint64_t tokensIssued_ = 0;
     std::vector<RecordedRequest> requests_;
     std::string lastIssuedToken_;
+    std::string lastCertificateCheck_;
 };
 
 McaTestServer::McaTestServer(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -1102,6 +1129,14 @@ std::vector<RecordedRequest> McaTestServer::requests() const { return impl_->req
 void McaTestServer::clearRequests() { impl_->clearRequests(); }
 std::string McaTestServer::publicKeyPem() const { return impl_->publicKeyPem(); }
 std::string McaTestServer::lastIssuedToken() const { return impl_->lastIssuedToken(); }
+std::string McaTestServer::oauthServerUrl(const std::string& tenantId) const { return impl_->oauthServerUrl(tenantId); }
+void McaTestServer::addCertificateClient(std::string appId, std::string certificatePem) {
+    impl_->addCertificateClient(std::move(appId), certificatePem);
+}
+void McaTestServer::addOAuthClient(std::string tenantId, std::string clientId, std::string secret) {
+    impl_->addOAuthClient(std::move(tenantId), std::move(clientId), std::move(secret));
+}
+std::string McaTestServer::lastCertificateCheck() const { return impl_->lastCertificateCheck(); }
 
 bool verifyRs256Jwt(const std::string& jwt, const std::string& publicKeyPem) {
     const std::optional<CompactJws> jws = splitCompactJws(jwt);

@@ -1,8 +1,9 @@
 // A loopback HTTP(S) server that speaks the IBM Mobile Client Access (MCA)
 // token protocol, for the mca-oauth tests and demo.
 //
-//   POST /imf-authserver/authorization/v1/apps/{appId}/token      (Basic auth, grant_type=client_credentials)
+//   POST /imf-authserver/authorization/v1/apps/{appId}/token      (Basic or IMFCert, client_credentials)
 //   GET  /imf-authserver/authorization/v1/apps/{appId}/publickey  (RSA JWK of the signing key)
+//   POST /oauth/v4/{tenantId}/token                               (App ID, RFC 6749 section 4.4)
 //
 // Tokens are RS256 JWTs. Token requests can be scripted (`pushReply`) to fail
 // in the ways a real network and server can: error statuses, garbage bodies,
@@ -80,8 +81,32 @@ class McaTestServer {
 
     std::uint16_t port() const;
     std::string baseUrl() const;  // "http://127.0.0.1:PORT/imf-authserver" (https:// when TLS)
+    // App ID's oauthServerUrl: "http://127.0.0.1:PORT/oauth/v4/<tenantId>" (https:// when TLS;
+    // the tenantId percent-encoded but for RFC 3986 unreserved characters). Token URL: + "/token".
+    std::string oauthServerUrl(const std::string& tenantId) const;
 
     void addClient(std::string appId, std::string clientId, std::string secret);
+    // Certificate flow (the Node SDK's getAuthorizationHeaderByCertificate) on the MCA token endpoint:
+    //   Authorization: IMFCert <compact RS256 JWS>, header {"alg":"RS256","x5c":"<base64 DER>"}
+    //   (x5c a string, or an array whose first element is used; missing "=" padding tolerated),
+    //   payload {"timestamp": <ms since the epoch>}; form grant_type=client_credentials&client_id=<CN>.
+    // Checked in this order; the first failure is the 401 invalid_client's error_description
+    // and lastCertificateCheck():
+    //   "malformed form body", "malformed JWS", "malformed JWS header", "alg is not RS256",
+    //   "missing or malformed x5c", "x5c is not a DER certificate", "certificate key is not RSA",
+    //   "signature does not verify", "certificate has no CN", "client_id missing or repeated",
+    //   "certificate CN does not match client_id", "certificate not registered for this app",
+    //   "missing timestamp", "timestamp not within 5 minutes".
+    // Then grant_type is checked as for Basic (400), and the token's prn is the CN.
+    // Registration compares DER bytes; throws std::invalid_argument when there is no PEM certificate.
+    void addCertificateClient(std::string appId, std::string certificatePem);
+    // App ID clients of POST /oauth/v4/{tenantId}/token. Basic credentials are decoded per
+    // RFC 6749 section 2.3.1 (base64, split at the first ':', then form-urlencoded decoding of
+    // each part). Reply: {"access_token","token_type":"Bearer","expires_in","scope" (when a
+    // non-empty scope was asked)}, JWT claims iss (= oauthServerUrl), aud (= tenantId), sub
+    // (= clientId), scope, iat, exp, jti. Errors per RFC 6749 section 5.2: 401 invalid_client,
+    // 400 invalid_request / unsupported_grant_type. Counted and scripted like MCA token requests.
+    void addOAuthClient(std::string tenantId, std::string clientId, std::string secret);
     void setExpiresIn(long long seconds);  // default expires_in from now on
     void setTokenPadding(std::size_t bytes);
     void setDelay(std::chrono::milliseconds d);    // added before every token reply (default 0)
@@ -98,6 +123,10 @@ class McaTestServer {
     void clearRequests();
     std::string publicKeyPem() const;  // SubjectPublicKeyInfo PEM of the signing key
     std::string lastIssuedToken() const;
+    // "ok" or the failed check (see addCertificateClient) of the last IMFCert token request whose
+    // reply ran the protocol (Normal, DropMidReply, Trickle; not Status, RawBody, Redirect,
+    // DropBeforeReply, Hang); "" before any.
+    std::string lastCertificateCheck() const;
 
   private:
     class Impl;

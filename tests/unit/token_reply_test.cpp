@@ -125,6 +125,23 @@ TEST(TokenReply, ErrorDescriptionsNeverCarryTokenLikeStrings) {
               std::string(31, 'a') + " <redacted>");
 }
 
+// Found by fuzz_http_headers: curl reads years up to 9999, system_clock ends in 2262.
+TEST(TokenReply, DatesBeyondTheClocksRangeAreUnreadableNotOverflowed) {
+    EXPECT_TRUE(parseHttpDate("Fri, 11 Apr 2262 23:47:16 GMT"));
+    EXPECT_FALSE(parseHttpDate("Fri, 11 Apr 2262 23:47:17 GMT"));
+    EXPECT_FALSE(parseHttpDate("Fri, 31 Dec 9999 23:59:59 GMT"));
+    EXPECT_FALSE(parseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", std::chrono::system_clock::now()));
+}
+
+// Found by fuzz_redact: a secret that matches the replacement text looped forever.
+TEST(TokenReply, RedactingASecretMadeOfStarsTerminates) {
+    for (const char* secret : {"*", "**", "***", "****"}) {
+        std::string text = "a***b*c";
+        redact(text, secret);
+        EXPECT_LE(text.size(), 3 * std::string("a***b*c").size()) << secret;
+    }
+}
+
 TEST(TokenReply, RedactsEveryOccurrence) {
     std::string text = "secret=hunter2 and again hunter2";
     redact(text, "hunter2");

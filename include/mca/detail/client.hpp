@@ -299,8 +299,9 @@ struct AuthClient::Impl {
                   const std::vector<detail::SecretString>& redactions, detail::HttpReply* reply,
                   std::exception_ptr error) {
         if (!error && reply->status != 200) {
-            std::string description = detail::describeErrorBody(reply->body);
-            for (const auto& secret : redactions) detail::redact(description, secret.view());
+            // Redact before describing: describing truncates, and a secret cut in two would survive.
+            for (const auto& secret : redactions) detail::redact(reply->body, secret.view());
+            const std::string description = detail::describeErrorBody(reply->body);
             error = std::make_exception_ptr(Error(Errc::TokenGenerate,
                                                   "token request to " + target + " failed with HTTP " +
                                                       std::to_string(reply->status) + ": " + description,

@@ -139,7 +139,9 @@ inline std::optional<SystemTime> parseHttpDate(std::string_view text) {
     if (text.empty() || text.size() > 64) return std::nullopt;
     const std::string terminated(text);
     const time_t parsed = curl_getdate(terminated.c_str(), nullptr);
-    if (parsed < 0) return std::nullopt;
+    // curl reads years up to 9999; system_clock's nanoseconds end in 2262.
+    constexpr auto kLatest = std::chrono::duration_cast<Seconds>(SystemTime::duration::max()).count();
+    if (parsed < 0 || parsed > kLatest) return std::nullopt;
     return std::chrono::system_clock::from_time_t(parsed);
 }
 
@@ -156,11 +158,13 @@ inline std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view
     return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(*date - now));
 }
 
-/// Replaces every occurrence of `secret` in `text` (no-op for an empty secret).
+/// Replaces every occurrence of `secret` in `text` (no-op for an empty secret). The search
+/// resumes after each replacement, so a secret that matches the replacement cannot loop.
 inline void redact(std::string& text, std::string_view secret) {
+    constexpr std::string_view kReplacement = "***";
     if (secret.empty()) return;
-    for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
-        text.replace(at, secret.size(), "***");
+    for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at + kReplacement.size())) {
+        text.replace(at, secret.size(), kReplacement);
     }
 }
 
