@@ -15,4 +15,5 @@ mca_install_packages() {
   fi
 }
 
-MCA_BUILD_PACKAGES=(g++ cmake ninja-build pkg-config libcurl4-openssl-dev nlohmann-json3-dev libssl-dev openssl ca-certificates)
+MCA_BUILD_PACKAGES=(g++ cmake ninja-build pkg-config libcurl4-openssl-dev nlohmann-json3-dev libssl-dev openssl
+  ca-certificates libhiredis-dev redis-server)

@@ -8,6 +8,7 @@
 /// This is the one header a user includes. Requires C++17, libcurl, OpenSSL 3 and nlohmann/json.
 
 #include "error.hpp"
+#include "token_store.hpp"
 #include "version.hpp"
 
 #include <chrono>
@@ -85,6 +86,9 @@ struct Options {
     /// URL). Empty = libcurl's environment variables: http_proxy, https_proxy, no_proxy.
     std::string proxy;
     LogHandler log;  ///< null = silent
+    /// A token cache shared by the instances of a fleet (e.g. `mca::RedisTokenStore`), consulted
+    /// on a local miss before the auth server; null = process-local only.
+    std::shared_ptr<TokenStore> sharedStore;
 };
 
 /// @brief Counters since the client was created, and its state now.
@@ -95,6 +99,7 @@ struct Stats {
     std::uint64_t refreshes = 0;   ///< of those, background refreshes ahead of expiry
     std::uint64_t failures = 0;    ///< fetches that ended in an error
     std::uint64_t evictions = 0;   ///< tokens dropped to stay within `cacheSize`
+    std::uint64_t storeHits = 0;   ///< local misses answered by the shared store, not the auth server
     std::size_t inFlight = 0;      ///< fetches in flight now
     std::size_t cachedTokens = 0;  ///< tokens cached now
 };

@@ -7,7 +7,9 @@
 #include "../auth_client.hpp"
 #include "certificate.hpp"
 #include "http_engine.hpp"
+#include "sealing.hpp"
 #include "secret.hpp"
+#include "serial_executor.hpp"
 #include "token_cache.hpp"
 #include "token_reply.hpp"
 #include "token_request.hpp"
@@ -32,6 +34,8 @@ struct FetchSpec {
     SecretString authorization;            // the Authorization header value
     std::vector<SecretString> redactions;  // never to appear in a message
     std::string label;                     // who the token is for, for messages and logs
+    std::string storeName;                 // the shared store's name for the tenant: a digest
+    SecretString storeSecret;              // what seals the tenant's tokens in the shared store
 };
 
 // --- The secret flow: MCA, or any OAuth 2.0 client-credentials endpoint (tokenUrl) -----------
@@ -89,6 +93,9 @@ inline FetchSpec secretFlowRequest(const Credentials& tenant) {
     spec.redactions.emplace_back(tenant.secret);
     spec.redactions.push_back(spec.authorization);
     spec.label = tenantLabel(tenant.appId, "clientId", tenant.clientId);
+    spec.storeName = stableDigestHex({"secret-flow", keyUrl(tenant.serverUrl), keyUrl(tenant.tokenUrl), tenant.appId,
+                                      tenant.clientId, tenant.scope, tenant.secret});
+    spec.storeSecret = SecretString(tenant.secret);
     return spec;
 }
 
@@ -125,6 +132,9 @@ inline FetchSpec certificateFlowRequest(const CertificateCredentials& tenant, Sy
     spec.authorization = SecretString("IMFCert " + certificate.signedAssertion(now));
     spec.redactions.push_back(spec.authorization);
     spec.label = tenantLabel(tenant.appId, "certificate CN", certificate.commonName());
+    spec.storeName = stableDigestHex(
+        {"certificate-flow", keyUrl(tenant.serverUrl), tenant.appId, tenant.certificatePem, tenant.privateKeyPem});
+    spec.storeSecret = SecretString(tenant.privateKeyPem);
     return spec;
 }
 
@@ -155,7 +165,7 @@ class HitCounter {
 
 struct Counters {
     HitCounter hits;
-    std::atomic<std::uint64_t> misses{0}, fetches{0}, refreshes{0}, failures{0};
+    std::atomic<std::uint64_t> misses{0}, fetches{0}, refreshes{0}, failures{0}, storeHits{0};
     std::atomic<std::size_t> inFlight{0};
 };
 
@@ -180,6 +190,9 @@ struct AuthClient::Impl {
           proxy(std::move(options.proxy)),
           timeout(options.timeout),
           log(std::move(options.log)),
+          store(std::move(options.sharedStore)),
+          storeTasks(store ? std::make_unique<detail::SerialExecutor>() : nullptr),
+          holderId(stableDigestOfThisInstance()),
           cache(options.cacheSize),
           engine([this](const detail::HttpRequest& request, unsigned attempt, std::chrono::milliseconds delay,
                         const std::string& reason) {
@@ -191,7 +204,9 @@ struct AuthClient::Impl {
     }
 
     ~Impl() {
-        engine.stop();  // fails in-flight fetches (and their waiters) with Shutdown
+        engine.stop();
+        if (storeTasks) storeTasks->stop();  // leases go back; lookups still queued are dropped
+                                             // fails in-flight fetches (and their waiters) with Shutdown
         const auto shutdown = std::make_exception_ptr(Error(Errc::Shutdown, "the AuthClient was destroyed"));
         for (auto& waiter : cache.clear()) waiter.fail(shutdown);
         detail::wipeString(defaults.secret);
@@ -217,6 +232,14 @@ struct AuthClient::Impl {
         } catch (const Error&) {
             defaultError = std::current_exception();
         }
+    }
+
+    /// A random id for this client's leases in the shared store.
+    static std::string stableDigestOfThisInstance() {
+        std::array<unsigned char, 16> random{};
+        if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) return "instance";
+        return detail::stableDigestHex({std::string_view(reinterpret_cast<char*>(random.data()), random.size())})
+            .substr(0, 32);
     }
 
     void logLine(LogLevel level, const std::string& message) const {
@@ -246,12 +269,12 @@ struct AuthClient::Impl {
                 break;
             case detail::TokenCache::Acquired::HitRefresh:
                 counters.hits.add();
-                waiter.succeed(std::move(header));
-                startFetch(key, buildRequest, /*refresh=*/true);
+                waiter.succeed(header);
+                startFetch(key, buildRequest, /*refreshing=*/std::move(header));
                 break;
             case detail::TokenCache::Acquired::Fetch:
                 counters.misses.fetch_add(1, std::memory_order_relaxed);
-                startFetch(key, buildRequest, /*refresh=*/false);
+                startFetch(key, buildRequest, /*refreshing=*/"");
                 break;
             case detail::TokenCache::Acquired::Joined:
                 counters.misses.fetch_add(1, std::memory_order_relaxed);
@@ -263,44 +286,116 @@ struct AuthClient::Impl {
         }
     }
 
-    template <class BuildRequest>
-    void startFetch(const detail::CacheKey& key, const BuildRequest& buildRequest, bool refresh) {
-        counters.fetches.fetch_add(1, std::memory_order_relaxed);
-        if (refresh) counters.refreshes.fetch_add(1, std::memory_order_relaxed);
-        counters.inFlight.fetch_add(1, std::memory_order_relaxed);
+    /// One fetch of one key, from its start to its end: through the shared store (when there is
+    /// one) and the auth server. Shared by the tasks and callbacks that carry it along.
+    struct Fetch {
+        detail::CacheKey key{};
         detail::FetchSpec spec;
+        std::string refreshing;  // a background refresh: the header it replaces; "" for a cold fetch
+        std::chrono::steady_clock::time_point deadline;
+        bool leaseHeld = false;  // this instance holds the fleet's lease for the key
+        bool refresh() const { return !refreshing.empty(); }
+        std::string tokenName() const { return "mca-oauth:v1:token:" + spec.storeName; }
+        std::string leaseName() const { return "mca-oauth:v1:lease:" + spec.storeName; }
+    };
+    using FetchPtr = std::shared_ptr<Fetch>;
+
+    template <class BuildRequest>
+    void startFetch(const detail::CacheKey& key, const BuildRequest& buildRequest, std::string refreshing) {
+        auto fetch = std::make_shared<Fetch>();
+        fetch->key = key;
+        fetch->refreshing = std::move(refreshing);
+        fetch->deadline = std::chrono::steady_clock::now() + timeout;
+        if (fetch->refresh()) counters.refreshes.fetch_add(1, std::memory_order_relaxed);
+        counters.inFlight.fetch_add(1, std::memory_order_relaxed);
         try {
-            spec = buildRequest();
+            fetch->spec = buildRequest();
         } catch (...) {  // unusable credentials found only now (URL, PEM): the key's waiters fail
-            finish(key, "", refresh, std::current_exception());
+            finish(*fetch, std::current_exception());
             return;
         }
-        logLine(LogLevel::Debug, std::string(refresh ? "refreshing ahead of expiry" : "fetching") + " the token for " +
-                                     spec.label + " from " + spec.url);
+        if (storeTasks && storeTasks->post([this, fetch] { consultStore(fetch); }, std::chrono::steady_clock::now())) {
+            return;
+        }
+        sendToServer(fetch);
+    }
+
+    // --- The shared store (store thread) ---
+
+    /// A local miss asks the fleet first: a token another instance published, else the lease to
+    /// fetch it for everyone, else (someone else holds the lease) a short wait for its token.
+    void consultStore(const FetchPtr& fetch) {
+        if (const auto value = store->get(fetch->tokenName())) {
+            const detail::TokenSeal seal(fetch->spec.storeSecret.view(), fetch->tokenName());
+            if (const auto shared = seal.open(*value); shared && shared->header != fetch->refreshing) {
+                const auto lifetime =
+                    std::chrono::duration_cast<detail::Seconds>(shared->expiresAt - clock->systemNow());
+                if (lifetime.count() > 0) return completeFromStore(*fetch, *shared, lifetime);
+            }
+        }
+        switch (store->tryLease(fetch->leaseName(), holderId, timeout)) {
+            case TokenStore::Lease::Acquired:
+                fetch->leaseHeld = true;
+                return sendToServer(fetch);
+            case TokenStore::Lease::Unavailable:
+                return sendToServer(fetch);
+            case TokenStore::Lease::HeldElsewhere:
+                break;
+        }
+        const auto pollAt = std::chrono::steady_clock::now() +
+                            std::chrono::milliseconds(25 + static_cast<int>(50 * detail::randomUnit()));
+        if (pollAt >= fetch->deadline || !storeTasks->post([this, fetch] { consultStore(fetch); }, pollAt)) {
+            sendToServer(fetch);  // waited long enough for the lease holder: fetch for ourselves
+        }
+    }
+
+    void completeFromStore(Fetch& fetch, const detail::SharedToken& shared, detail::Seconds lifetime) {
+        counters.storeHits.fetch_add(1, std::memory_order_relaxed);
+        counters.inFlight.fetch_sub(1, std::memory_order_relaxed);
+        auto waiters =
+            cache.completeWithToken(fetch.key, shared.header, lifetime, clock->steadyNow(), detail::randomUnit());
+        logLine(LogLevel::Info, "token for " + fetch.spec.label + " taken from the shared store");
+        for (auto& waiter : waiters) waiter.succeed(shared.header);
+    }
+
+    /// Publishes a fetched token to the fleet and gives the lease back (store thread).
+    void publish(const FetchPtr& fetch, const std::string& header, std::optional<detail::Seconds> lifetime) {
+        if (lifetime && lifetime->count() > 0) {
+            const auto schedule = detail::scheduleToken(std::chrono::steady_clock::time_point{}, *lifetime, 0.0);
+            const auto untilStale =
+                std::chrono::duration_cast<std::chrono::milliseconds>(schedule.staleAt.time_since_epoch());
+            const detail::TokenSeal seal(fetch->spec.storeSecret.view(), fetch->tokenName());
+            store->put(fetch->tokenName(), seal.seal({header, clock->systemNow() + *lifetime}), untilStale);
+        }
+        if (fetch->leaseHeld) store->releaseLease(fetch->leaseName(), holderId);
+    }
+
+    // --- The auth server (engine thread) ---
+
+    void sendToServer(const FetchPtr& fetch) {
+        counters.fetches.fetch_add(1, std::memory_order_relaxed);
+        logLine(LogLevel::Debug, std::string(fetch->refresh() ? "refreshing ahead of expiry" : "fetching") +
+                                     " the token for " + fetch->spec.label + " from " + fetch->spec.url);
         detail::HttpRequest request;
-        request.url = std::move(spec.url);
-        request.body = std::move(spec.body);
-        request.authorization = std::move(spec.authorization);
-        request.redactions = spec.redactions;
+        request.url = fetch->spec.url;
+        request.body = fetch->spec.body;
+        request.authorization = fetch->spec.authorization;
+        request.redactions = fetch->spec.redactions;
         request.caInfo = caInfo;
         request.proxy = proxy;
-        request.deadline = std::chrono::steady_clock::now() + timeout;
-        const std::string target = request.url;
-        engine.submit(std::move(request),
-                      [this, key, target, refresh, label = std::move(spec.label),
-                       redactions = std::move(spec.redactions)](detail::HttpReply* reply, std::exception_ptr error) {
-                          complete(key, target, label, refresh, redactions, reply, std::move(error));
-                      });
+        request.deadline = fetch->deadline;
+        engine.submit(std::move(request), [this, fetch](detail::HttpReply* reply, std::exception_ptr error) {
+            complete(fetch, reply, std::move(error));
+        });
     }
 
     // Runs on the engine thread (or inline after shutdown): turns the reply into a token or an
     // error, updates the cache and completes every waiter of the key.
-    void complete(const detail::CacheKey& key, const std::string& target, const std::string& label, bool refresh,
-                  const std::vector<detail::SecretString>& redactions, detail::HttpReply* reply,
-                  std::exception_ptr error) {
+    void complete(const FetchPtr& fetch, detail::HttpReply* reply, std::exception_ptr error) {
+        const std::string& target = fetch->spec.url;
         if (!error && reply->status != 200) {
             // Redact before describing: describing truncates, and a secret cut in two would survive.
-            for (const auto& secret : redactions) detail::redact(reply->body, secret.view());
+            for (const auto& secret : fetch->spec.redactions) detail::redact(reply->body, secret.view());
             const std::string description = detail::describeErrorBody(reply->body);
             error = std::make_exception_ptr(Error(Errc::TokenGenerate,
                                                   "token request to " + target + " failed with HTTP " +
@@ -312,24 +407,33 @@ struct AuthClient::Impl {
                 const detail::TokenReply parsed = detail::parseTokenReply(reply->body);
                 const auto lifetime = detail::tokenLifetime(parsed, reply->date, clock->systemNow());
                 const std::string header = "Bearer " + parsed.accessToken;
-                auto waiters = cache.completeWithToken(key, header, lifetime, clock->steadyNow(), detail::randomUnit());
+                auto waiters =
+                    cache.completeWithToken(fetch->key, header, lifetime, clock->steadyNow(), detail::randomUnit());
                 counters.inFlight.fetch_sub(1, std::memory_order_relaxed);
-                logLine(LogLevel::Info, "token for " + label + " fetched, valid for " +
+                logLine(LogLevel::Info, "token for " + fetch->spec.label + " fetched, valid for " +
                                             (lifetime ? std::to_string(lifetime->count()) + " s" : "an unknown time"));
                 for (auto& waiter : waiters) waiter.succeed(header);
+                if (storeTasks) {
+                    storeTasks->post([this, fetch, header, lifetime] { publish(fetch, header, lifetime); },
+                                     std::chrono::steady_clock::now(), /*finishing=*/true);
+                }
                 return;
             } catch (const detail::InvalidReply& invalid) {
                 error = std::make_exception_ptr(
                     Error(Errc::InvalidResponse, std::string(invalid.what()) + " (from " + target + ")", 200));
             }
         }
-        finish(key, label, refresh, std::move(error));
+        finish(*fetch, std::move(error));
+        if (fetch->leaseHeld) {
+            storeTasks->post([this, fetch] { store->releaseLease(fetch->leaseName(), holderId); },
+                             std::chrono::steady_clock::now(), /*finishing=*/true);
+        }
     }
 
-    void finish(const detail::CacheKey& key, const std::string& label, bool refresh, std::exception_ptr error) {
+    void finish(const Fetch& fetch, std::exception_ptr error) {
         counters.failures.fetch_add(1, std::memory_order_relaxed);
         counters.inFlight.fetch_sub(1, std::memory_order_relaxed);
-        auto waiters = cache.completeWithError(key, clock->steadyNow(), error, detail::randomUnit());
+        auto waiters = cache.completeWithError(fetch.key, clock->steadyNow(), error, detail::randomUnit());
         if (log) {
             std::string reason;
             try {
@@ -337,7 +441,8 @@ struct AuthClient::Impl {
             } catch (const std::exception& e) {
                 reason = e.what();
             }
-            const bool stillServing = refresh && waiters.empty();
+            const bool stillServing = fetch.refresh() && waiters.empty();
+            const std::string& label = fetch.spec.label;
             logLine(stillServing ? LogLevel::Warning : LogLevel::Error,
                     (stillServing ? "background refresh failed, the cached token still serves" : "token fetch failed") +
                         std::string(label.empty() ? "" : " for " + label) + ": " + reason);
@@ -392,7 +497,10 @@ struct AuthClient::Impl {
     std::string proxy;
     std::chrono::milliseconds timeout;
     LogHandler log;
-    Credentials defaults;  // secret wiped on destruction
+    std::shared_ptr<TokenStore> store;                   // null: process-local only
+    std::unique_ptr<detail::SerialExecutor> storeTasks;  // the store thread, when there is a store
+    std::string holderId;                                // names this instance's leases
+    Credentials defaults;                                // secret wiped on destruction
     detail::CacheKey defaultKey{};
     std::exception_ptr defaultError;  // why the default credentials are unusable, if they are
     detail::Counters counters;
@@ -445,6 +553,7 @@ inline Stats AuthClient::stats() const noexcept {
     stats.fetches = counters.fetches.load(std::memory_order_relaxed);
     stats.refreshes = counters.refreshes.load(std::memory_order_relaxed);
     stats.failures = counters.failures.load(std::memory_order_relaxed);
+    stats.storeHits = counters.storeHits.load(std::memory_order_relaxed);
     stats.evictions = impl_->cache.evictions();
     stats.inFlight = counters.inFlight.load(std::memory_order_relaxed);
     stats.cachedTokens = impl_->cache.size();

@@ -61,6 +61,9 @@ struct HttpReply {
 /// either `reply` is set, or `error` holds an `mca::Error` (Network, Timeout, InvalidResponse, Shutdown).
 using HttpCompletion = std::function<void(HttpReply* reply, std::exception_ptr error)>;
 
+/// A retry is scheduled only if at least this much of the budget is left for it.
+inline constexpr std::chrono::milliseconds kShortestAttempt{50};
+
 /// Retry timing: exponential backoff with jitter, and a server's Retry-After as a lower bound.
 inline std::chrono::milliseconds retryBackoff(unsigned attempt, double jitter) {
     const unsigned exponent = std::min(attempt, 5u);
@@ -173,6 +176,7 @@ class HttpEngine {
         HttpReply reply;
         std::string retryAfter;
         bool bodyTooLarge = false;
+        std::optional<Error> lastFailure;  // the failure a scheduled retry is retrying
         char errorBuffer[CURL_ERROR_SIZE] = {};
     };
 
@@ -206,11 +210,13 @@ class HttpEngine {
         Transfer& transfer = *owned;
         const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(transfer.request.deadline -
                                                                                      std::chrono::steady_clock::now());
-        if (remaining.count() <= 0) {
-            transfer.fail(Error(Errc::Timeout, "no time left in the fetch budget"));
-            return;
+        if (remaining.count() <= 0) {  // a retry that found its budget spent: report what it retried
+            if (transfer.attempt == 0) return transfer.fail(Error(Errc::Timeout, "no time left in the fetch budget"));
+            if (transfer.lastFailure) return transfer.fail(*transfer.lastFailure);
+            return transfer.finish(&transfer.reply, nullptr);
         }
         transfer.attempt += 1;
+        transfer.lastFailure.reset();
         transfer.reply = HttpReply{};
         transfer.retryAfter.clear();
         transfer.bodyTooLarge = false;
@@ -309,7 +315,10 @@ class HttpEngine {
                     delay = std::max(delay, *asked);
                 }
             }
-            if (now + delay < transfer.request.deadline) {
+            // Retry only when the next attempt has time to succeed; otherwise report this failure,
+            // which says more than a timeout would.
+            if (now + delay + kShortestAttempt < transfer.request.deadline) {
+                transfer.lastFailure = failure;
                 if (onRetry_) {
                     const std::string reason =
                         failure ? failure->what() : "HTTP " + std::to_string(transfer.reply.status);

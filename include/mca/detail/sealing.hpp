@@ -1,0 +1,162 @@
+#pragma once
+
+// Tokens at rest in a shared store: sealed with AES-256-GCM under a key derived (HKDF-SHA256)
+// from the tenant's secret, and filed under names that carry only a SHA-256 digest. A reader
+// without the secret, or with another tenant's, gets nothing usable; anything that does not
+// open is ignored, never trusted.
+
+#include "encoding.hpp"
+#include "handles.hpp"
+#include "secret.hpp"
+#include "token_reply.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace mca::detail {
+
+using EvpCipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, Deleter<EVP_CIPHER_CTX_free>>;
+using EvpKdfPtr = std::unique_ptr<EVP_KDF, Deleter<EVP_KDF_free>>;
+using EvpKdfCtxPtr = std::unique_ptr<EVP_KDF_CTX, Deleter<EVP_KDF_CTX_free>>;
+
+/// SHA-256 in hex over length-prefixed fields: stable across processes, unlike the cache key.
+inline std::string stableDigestHex(std::initializer_list<std::string_view> fields) {
+    std::string input;
+    for (const std::string_view field : fields) {
+        const std::uint64_t size = field.size();
+        for (int i = 0; i < 8; ++i) input += static_cast<char>(size >> (8 * i));
+        input += field;
+    }
+    unsigned char digest[32];
+    unsigned int length = 0;
+    const bool ok = EVP_Digest(input.data(), input.size(), digest, &length, EVP_sha256(), nullptr) == 1;
+    OPENSSL_cleanse(input.data(), input.size());
+    if (!ok) throw std::runtime_error("mca: SHA-256 failed");
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string text;
+    for (unsigned int i = 0; i < length; ++i) {
+        text += hex[digest[i] >> 4];
+        text += hex[digest[i] & 15];
+    }
+    return text;
+}
+
+/// A token as the fleet shares it: the ready header and its expiry in wall-clock time (steady
+/// clocks are per machine).
+struct SharedToken {
+    std::string header;
+    std::chrono::system_clock::time_point expiresAt;
+};
+
+/// Seals and opens one tenant's tokens. The AES key is HKDF(secret, salt, info = the store name),
+/// so a value copied under another name does not open either.
+class TokenSeal {
+  public:
+    TokenSeal(std::string_view secret, std::string_view name) : name_(name) {
+        const EvpKdfPtr kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
+        const EvpKdfCtxPtr context(kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr);
+        static constexpr char kSalt[] = "mca-oauth token store v1";
+        const OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<char*>(secret.data()), secret.size()),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char*>(kSalt), sizeof kSalt - 1),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, name_.data(), name_.size()),
+            OSSL_PARAM_construct_end()};
+        if (!context || EVP_KDF_derive(context.get(), key_.data(), key_.size(), params) != 1) {
+            ERR_clear_error();
+            throw std::runtime_error("mca: HKDF is not available");
+        }
+    }
+    TokenSeal(const TokenSeal&) = delete;
+    TokenSeal& operator=(const TokenSeal&) = delete;
+    ~TokenSeal() { OPENSSL_cleanse(key_.data(), key_.size()); }
+
+    /// version (1 byte) | nonce (12) | ciphertext | tag (16); the name is authenticated data.
+    std::string seal(const SharedToken& token) const {
+        const std::string plain =
+            nlohmann::json{
+                {"header", token.header},
+                {"expiresAt",
+                 std::chrono::duration_cast<std::chrono::milliseconds>(token.expiresAt.time_since_epoch()).count()}}
+                .dump();
+        std::string sealed(1 + kNonceSize + plain.size() + kTagSize, '\0');
+        sealed[0] = kVersion;
+        auto* nonce = reinterpret_cast<unsigned char*>(sealed.data() + 1);
+        auto* out = nonce + kNonceSize;
+        const EvpCipherCtxPtr context(EVP_CIPHER_CTX_new());
+        int length = 0;
+        const bool ok =
+            context && RAND_bytes(nonce, kNonceSize) == 1 &&
+            EVP_EncryptInit_ex(context.get(), EVP_aes_256_gcm(), nullptr, key_.data(), nonce) == 1 &&
+            EVP_EncryptUpdate(context.get(), nullptr, &length, aad(), static_cast<int>(name_.size())) == 1 &&
+            EVP_EncryptUpdate(context.get(), out, &length, reinterpret_cast<const unsigned char*>(plain.data()),
+                              static_cast<int>(plain.size())) == 1 &&
+            EVP_EncryptFinal_ex(context.get(), out + length, &length) == 1 &&
+            EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_GET_TAG, kTagSize, out + plain.size()) == 1;
+        if (!ok) {
+            ERR_clear_error();
+            throw std::runtime_error("mca: sealing a token failed");
+        }
+        return sealed;
+    }
+
+    /// The token, or nullopt for anything that is not a value sealed under this name and key.
+    std::optional<SharedToken> open(std::string_view sealed) const {
+        if (sealed.size() < 1 + kNonceSize + kTagSize || sealed[0] != kVersion || sealed.size() > kLargestValue) {
+            return std::nullopt;
+        }
+        const auto* nonce = reinterpret_cast<const unsigned char*>(sealed.data() + 1);
+        const auto* cipher = nonce + kNonceSize;
+        const std::size_t cipherSize = sealed.size() - 1 - kNonceSize - kTagSize;
+        std::string plain(cipherSize, '\0');
+        const EvpCipherCtxPtr context(EVP_CIPHER_CTX_new());
+        int length = 0;
+        const bool ok =
+            context && EVP_DecryptInit_ex(context.get(), EVP_aes_256_gcm(), nullptr, key_.data(), nonce) == 1 &&
+            EVP_DecryptUpdate(context.get(), nullptr, &length, aad(), static_cast<int>(name_.size())) == 1 &&
+            EVP_DecryptUpdate(context.get(), reinterpret_cast<unsigned char*>(plain.data()), &length, cipher,
+                              static_cast<int>(cipherSize)) == 1 &&
+            EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_SET_TAG, kTagSize,
+                                const_cast<unsigned char*>(cipher + cipherSize)) == 1 &&
+            EVP_DecryptFinal_ex(context.get(), reinterpret_cast<unsigned char*>(plain.data()) + length, &length) == 1;
+        if (!ok) {
+            ERR_clear_error();
+            return std::nullopt;
+        }
+        const auto json = nlohmann::json::parse(plain, nullptr, /*allow_exceptions=*/false);
+        if (!json.is_object() || !json.contains("header") || !json["header"].is_string() ||
+            !json.contains("expiresAt") || !json["expiresAt"].is_number_integer()) {
+            return std::nullopt;
+        }
+        SharedToken token;
+        token.header = json["header"].get<std::string>();
+        token.expiresAt =
+            std::chrono::system_clock::time_point(std::chrono::milliseconds(json["expiresAt"].get<std::int64_t>()));
+        if (token.header.rfind("Bearer ", 0) != 0 || !isHeaderSafeToken(std::string_view(token.header).substr(7))) {
+            return std::nullopt;
+        }
+        return token;
+    }
+
+  private:
+    static constexpr char kVersion = 1;
+    static constexpr int kNonceSize = 12;
+    static constexpr int kTagSize = 16;
+    static constexpr std::size_t kLargestValue = 2 * 1024 * 1024;
+
+    const unsigned char* aad() const { return reinterpret_cast<const unsigned char*>(name_.data()); }
+
+    std::string name_;
+    std::array<unsigned char, 32> key_{};
+};
+
+}  // namespace mca::detail

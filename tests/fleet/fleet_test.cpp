@@ -1,0 +1,320 @@
+// A fleet sharing tokens through a real Redis: separate processes (mca-fleet-member), a real
+// redis-server started by the test on a loopback port, and the loopback MCA server counting the
+// token requests it gets.
+
+#include <mca/redis_token_store.hpp>
+
+#include "mca_test_server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace mca::test {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+constexpr const char* kApp = "fleet-app";
+constexpr const char* kClient = "fleet-client";
+constexpr const char* kSecret = "fleet-secret-5b9e";
+
+std::uint16_t freeLoopbackPort() {
+    const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    socklen_t length = sizeof address;
+    ::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
+    ::close(probe);
+    return ntohs(address.sin_port);
+}
+
+pid_t spawn(const std::vector<std::string>& arguments, const std::string& output,
+            std::vector<std::string> environment) {
+    std::vector<char*> argv;
+    for (const auto& argument : arguments) argv.push_back(const_cast<char*>(argument.c_str()));
+    argv.push_back(nullptr);
+    for (char** variable = environ; *variable != nullptr; ++variable) environment.emplace_back(*variable);
+    std::vector<char*> envp;
+    for (auto& variable : environment) envp.push_back(variable.data());
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, (output + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    pid_t pid = -1;
+    const int result = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (result != 0) throw std::runtime_error("cannot start " + arguments[0]);
+    return pid;
+}
+
+int waitFor(pid_t pid) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/// A redis-server of our own on a loopback port, without persistence.
+class RedisProcess {
+  public:
+    explicit RedisProcess(std::string password = "") : port_(freeLoopbackPort()), password_(std::move(password)) {
+        start();
+    }
+    ~RedisProcess() { stop(); }
+
+    void start() {
+        std::vector<std::string> arguments = {
+            MCA_TEST_REDIS_SERVER, "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly",        "no"};
+        if (!password_.empty()) arguments.insert(arguments.end(), {"--requirepass", password_});
+        pid_ = spawn(arguments, (fs::temp_directory_path() / ("redis-" + std::to_string(port_) + ".log")).string(), {});
+        const auto store = RedisTokenStore::connect(url() + "?timeout=200");
+        for (int i = 0; i < 100; ++i) {
+            if (store->tryLease("ready-probe", "x", 10ms) != TokenStore::Lease::Unavailable) return;
+            std::this_thread::sleep_for(50ms);
+        }
+        throw std::runtime_error("redis-server did not start");
+    }
+    void stop() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            waitFor(pid_);
+            pid_ = -1;
+        }
+    }
+    std::string url() const {
+        return "redis://" + (password_.empty() ? "" : ":" + password_ + "@") + "127.0.0.1:" + std::to_string(port_);
+    }
+
+  private:
+    std::uint16_t port_;
+    std::string password_;
+    pid_t pid_ = -1;
+};
+
+struct MemberResult {
+    int exitCode = 0;
+    long headers = 0, failures = 0, storeHits = 0;
+};
+
+/// Starts `count` fleet members that begin together at `startIn` from now.
+class Fleet {
+  public:
+    Fleet(const std::string& redisUrl, const std::string& serverUrl) : redisUrl_(redisUrl), serverUrl_(serverUrl) {
+        directory_ =
+            fs::temp_directory_path() / ("mca-fleet-" + std::to_string(::getpid()) + "-" + std::to_string(++runs_));
+        fs::create_directories(directory_);
+    }
+    ~Fleet() { fs::remove_all(directory_); }
+
+    void start(int count, std::chrono::milliseconds duration, std::chrono::milliseconds interval,
+               std::chrono::milliseconds timeout = 5s, std::string secret = kSecret,
+               std::chrono::milliseconds startIn = 1500ms) {
+        const auto startAt = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 (std::chrono::system_clock::now() + startIn).time_since_epoch())
+                                 .count();
+        for (int i = 0; i < count; ++i) {
+            const std::string output = (directory_ / ("member-" + std::to_string(pids_.size()))).string();
+            outputs_.push_back(output);
+            pids_.push_back(spawn(
+                {MCA_TEST_FLEET_MEMBER, redisUrl_, serverUrl_, kApp, kClient, std::to_string(startAt),
+                 std::to_string(duration.count()), std::to_string(interval.count()), std::to_string(timeout.count())},
+                output, {"MCA_SECRET=" + secret}));
+        }
+    }
+    pid_t pid(std::size_t index) const { return pids_.at(index); }
+
+    std::vector<MemberResult> wait() {
+        std::vector<MemberResult> results;
+        for (std::size_t i = 0; i < pids_.size(); ++i) {
+            MemberResult result;
+            result.exitCode = waitFor(pids_[i]);
+            std::ifstream output(outputs_[i]);
+            std::string word;
+            output >> word >> result.headers >> word >> result.failures >> word >> result.storeHits;
+            if (result.exitCode != 0 && result.exitCode < 128) {
+                std::ifstream errors(outputs_[i] + ".err");
+                std::stringstream text;
+                text << errors.rdbuf();
+                ADD_FAILURE() << "member " << i << " exited " << result.exitCode << ": " << text.str().substr(0, 500);
+            }
+            results.push_back(result);
+        }
+        pids_.clear();
+        outputs_.clear();
+        return results;
+    }
+
+  private:
+    static inline int runs_ = 0;
+    std::string redisUrl_, serverUrl_;
+    fs::path directory_;
+    std::vector<pid_t> pids_;
+    std::vector<std::string> outputs_;
+};
+
+struct FleetFixture {
+    FleetFixture() { server.addClient(kApp, kClient, kSecret); }
+    McaTestServer server;
+    RedisProcess redis;
+};
+
+TEST(Fleet, AColdFleetMakesOneTokenRequest) {
+    FleetFixture fixture;
+    Fleet fleet(fixture.redis.url(), fixture.server.baseUrl());
+    fleet.start(8, 500ms, 20ms);
+    long storeHits = 0;
+    for (const auto& member : fleet.wait()) {
+        EXPECT_EQ(member.failures, 0);
+        EXPECT_GT(member.headers, 0);
+        storeHits += member.storeHits;
+    }
+    EXPECT_EQ(fixture.server.tokenRequests(), 1u);
+    EXPECT_EQ(storeHits, 7);
+    std::printf("cold fleet of 8 processes: %zu token request(s)\n", fixture.server.tokenRequests());
+}
+
+TEST(Fleet, RefreshesOncePerLifetimeForTheWholeFleet) {
+    constexpr int kMembers = 4;
+    constexpr auto kDuration = 30s;
+    FleetFixture fixture;
+    fixture.server.setExpiresIn(4);  // refreshed about every 3 s
+    Fleet shared(fixture.redis.url(), fixture.server.baseUrl());
+    shared.start(kMembers, kDuration, 20ms);
+    for (const auto& member : shared.wait()) EXPECT_EQ(member.failures, 0);
+    const std::size_t withStore = fixture.server.tokenRequests();
+
+    McaTestServer alone;  // the same load without the store, for the figure
+    alone.addClient(kApp, kClient, kSecret);
+    alone.setExpiresIn(4);
+    Fleet unshared("none", alone.baseUrl());
+    unshared.start(kMembers, kDuration, 20ms);
+    for (const auto& member : unshared.wait()) EXPECT_EQ(member.failures, 0);
+    const std::size_t withoutStore = alone.tokenRequests();
+
+    std::printf("%d processes, 30 s, 4 s tokens: %zu token requests with the store, %zu without\n", kMembers, withStore,
+                withoutStore);
+    RecordProperty("requests_with_store", static_cast<int>(withStore));
+    RecordProperty("requests_without_store", static_cast<int>(withoutStore));
+    EXPECT_LE(withStore, 15u);               // about one per lifetime (30 s / ~3 s)
+    EXPECT_GE(withoutStore, 3 * withStore);  // each process alone would fetch its own
+}
+
+TEST(Fleet, KeepsServingWhileRedisIsDownAndUsesItAgainAfter) {
+    FleetFixture fixture;
+    fixture.server.setExpiresIn(3);
+    Fleet fleet(fixture.redis.url() + "?timeout=50", fixture.server.baseUrl());
+    fleet.start(3, 12s, 20ms, 5s, kSecret, 500ms);
+    std::this_thread::sleep_for(4s);
+    fixture.redis.stop();
+    std::this_thread::sleep_for(4s);
+    fixture.redis.start();
+    const std::size_t requestsBeforeReturn = fixture.server.tokenRequests();
+    for (const auto& member : fleet.wait()) EXPECT_EQ(member.failures, 0);  // every call succeeded
+    // After Redis returned, tokens were published to it again.
+    const auto store = RedisTokenStore::connect(fixture.redis.url() + "?timeout=200");
+    const std::string name =
+        "mca-oauth:v1:token:" + detail::stableDigestHex({"secret-flow", detail::keyUrl(fixture.server.baseUrl()), "",
+                                                         kApp, kClient, "", kSecret});
+    EXPECT_TRUE(store->get(name).has_value());
+    EXPECT_GT(fixture.server.tokenRequests(), requestsBeforeReturn);
+}
+
+TEST(Fleet, GarbageAndForeignValuesInRedisAreIgnored) {
+    FleetFixture fixture;
+    const auto store = RedisTokenStore::connect(fixture.redis.url() + "?timeout=200");
+    const Credentials tenant{kApp, kClient, kSecret, fixture.server.baseUrl()};
+    const std::string digest =
+        detail::stableDigestHex({"secret-flow", detail::keyUrl(tenant.serverUrl), "", kApp, kClient, "", kSecret});
+    const std::string name = "mca-oauth:v1:token:" + digest;
+    const detail::TokenSeal foreignSeal("another-tenants-secret", name);
+    const std::string foreign = foreignSeal.seal({"Bearer stolen.token.value", std::chrono::system_clock::now() + 1h});
+    const detail::TokenSeal rightSeal(kSecret, name);
+    const std::string valid = rightSeal.seal({"Bearer planted.token.value", std::chrono::system_clock::now() + 1h});
+    for (const std::string& value :
+         {std::string("garbage"), foreign, valid.substr(0, valid.size() - 3), std::string()}) {
+        store->put(name, value, 60s);
+        Options options;
+        options.sharedStore = RedisTokenStore::connect(fixture.redis.url() + "?timeout=200");
+        AuthClient client(options);
+        const std::string header = client.getAuthorizationHeader(tenant).get();
+        EXPECT_NE(header, "Bearer stolen.token.value");
+        EXPECT_EQ(header.rfind("Bearer ey", 0), 0u);  // fetched from the server instead
+    }
+    EXPECT_EQ(fixture.server.tokenRequests(), 4u);
+}
+
+TEST(Fleet, AWrongSecretGetsTheServersRefusalNotTheFleetsToken) {
+    FleetFixture fixture;
+    Options options;
+    options.sharedStore = RedisTokenStore::connect(fixture.redis.url());
+    AuthClient right(options), wrong(options);
+    EXPECT_NO_THROW(right.getAuthorizationHeader(Credentials{kApp, kClient, kSecret, fixture.server.baseUrl()}).get());
+    try {
+        wrong.getAuthorizationHeader(Credentials{kApp, kClient, "not-the-secret", fixture.server.baseUrl()}).get();
+        ADD_FAILURE() << "a wrong secret got a token";
+    } catch (const Error& error) {
+        EXPECT_EQ(error.httpStatus(), 401);
+    }
+}
+
+TEST(Fleet, ALeaseHolderKilledMidFetchIsTakenOver) {
+    FleetFixture fixture;
+    Reply slow;
+    slow.delay = 20s;  // the first fetch hangs: its process is killed while it holds the lease
+    fixture.server.pushReply(slow);
+    Fleet holder(fixture.redis.url(), fixture.server.baseUrl());
+    holder.start(1, 100ms, 10ms, 2s, kSecret, 0ms);
+    for (int i = 0; i < 200 && fixture.server.tokenRequests() < 1; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(fixture.server.tokenRequests(), 1u);
+    Fleet others(fixture.redis.url(), fixture.server.baseUrl());
+    others.start(3, 100ms, 10ms, 5s, kSecret, 0ms);
+    std::this_thread::sleep_for(300ms);
+    ::kill(holder.pid(0), SIGKILL);
+    const auto killedAt = std::chrono::steady_clock::now();
+    for (const auto& member : others.wait()) EXPECT_EQ(member.failures, 0);
+    holder.wait();
+    const auto tookOver = std::chrono::steady_clock::now() - killedAt;
+    std::printf("took over %lld ms after the lease holder was killed\n",
+                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(tookOver).count()));
+    EXPECT_EQ(fixture.server.tokenRequests(), 2u);  // the dead holder's, and one taken-over fetch
+}
+
+TEST(Fleet, RedisAuthFromTheUrl) {
+    McaTestServer server;
+    server.addClient(kApp, kClient, kSecret);
+    RedisProcess redis("redis-pass-41");
+    Options options;
+    options.sharedStore = RedisTokenStore::connect(redis.url());
+    AuthClient client(options);
+    EXPECT_NO_THROW(client.getAuthorizationHeader(Credentials{kApp, kClient, kSecret, server.baseUrl()}).get());
+    const auto store = RedisTokenStore::connect(redis.url());
+    EXPECT_NE(store->tryLease("probe", "x", 1s), TokenStore::Lease::Unavailable);  // authenticated
+    const auto anonymous =
+        RedisTokenStore::connect("redis://127.0.0.1:" + redis.url().substr(redis.url().rfind(':') + 1));
+    EXPECT_EQ(anonymous->tryLease("probe-2", "x", 1s), TokenStore::Lease::Unavailable);
+}
+
+}  // namespace
+}  // namespace mca::test
