@@ -36,15 +36,7 @@ class ManualClock final : public Clock {
     std::chrono::system_clock::time_point system_ = std::chrono::system_clock::now();
 };
 
-inline std::string base64Url(const std::string& bytes) {
-    std::string text = detail::base64Encode(bytes);
-    for (char& c : text) {
-        if (c == '+') c = '-';
-        if (c == '/') c = '_';
-    }
-    while (!text.empty() && text.back() == '=') text.pop_back();
-    return text;
-}
+inline std::string base64Url(const std::string& bytes) { return detail::base64UrlEncode(bytes); }
 
 /// An unsigned JWT with the given payload (the client never checks signatures).
 inline std::string fakeJwt(const std::string& payloadJson) {

@@ -86,14 +86,7 @@ class RedisTokenStore final : public TokenStore {
         std::lock_guard lock(mutex_);
         if (std::chrono::steady_clock::now() < retryAt_) return nullptr;  // breaker open
         if (!context_ && !connectLocked()) return failedLocked();
-        std::vector<const char*> pointers;
-        std::vector<std::size_t> sizes;
-        for (const auto& argument : arguments) {
-            pointers.push_back(argument.data());
-            sizes.push_back(argument.size());
-        }
-        ReplyPtr reply(static_cast<redisReply*>(
-            redisCommandArgv(context_.get(), static_cast<int>(arguments.size()), pointers.data(), sizes.data())));
+        ReplyPtr reply = run(context_.get(), arguments);
         if (!reply || context_->err != 0) {
             context_.reset();  // a context that failed is unusable: reconnect next time
             return failedLocked();
@@ -104,18 +97,23 @@ class RedisTokenStore final : public TokenStore {
         return reply;
     }
 
+    // Binary-safe: values are sealed bytes.
+    static ReplyPtr run(redisContext* context, const std::vector<std::string>& arguments) {
+        std::vector<const char*> pointers;
+        std::vector<std::size_t> sizes;
+        for (const auto& argument : arguments) {
+            pointers.push_back(argument.data());
+            sizes.push_back(argument.size());
+        }
+        return ReplyPtr(static_cast<redisReply*>(
+            redisCommandArgv(context, static_cast<int>(arguments.size()), pointers.data(), sizes.data())));
+    }
+
     bool connectLocked() {
         ContextPtr context(redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, timeoutValue()));
         if (!context || context->err != 0 || redisSetTimeout(context.get(), timeoutValue()) != REDIS_OK) return false;
         const auto ok = [&](std::vector<std::string> arguments) {
-            std::vector<const char*> pointers;
-            std::vector<std::size_t> sizes;
-            for (const auto& argument : arguments) {
-                pointers.push_back(argument.data());
-                sizes.push_back(argument.size());
-            }
-            ReplyPtr reply(static_cast<redisReply*>(
-                redisCommandArgv(context.get(), static_cast<int>(arguments.size()), pointers.data(), sizes.data())));
+            const ReplyPtr reply = run(context.get(), arguments);
             const bool accepted = reply && reply->type != REDIS_REPLY_ERROR;
             for (auto& argument : arguments) detail::wipeString(argument);  // AUTH carries the password
             return accepted;

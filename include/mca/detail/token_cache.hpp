@@ -190,8 +190,7 @@ class TokenCache {
             const auto found = shard.entries.find(key);
             if (found == shard.entries.end()) return waiters;
             Entry& entry = *found->second;
-            waiters.swap(entry.waiters);
-            entry.fetching = false;
+            endFetchLocked(entry, waiters);
             entry.refreshFailures = 0;
             entry.refreshRetryAt = {};
             forgetFailureLocked(entry);
@@ -224,8 +223,7 @@ class TokenCache {
             const auto found = shard.entries.find(key);
             if (found == shard.entries.end()) return waiters;
             Entry& entry = *found->second;
-            waiters.swap(entry.waiters);
-            entry.fetching = false;
+            endFetchLocked(entry, waiters);
             if (entry.token && now < entry.schedule.staleAt) {
                 entry.refreshFailures += 1;
                 entry.refreshRetryAt = now + refreshRetryDelay(entry.refreshFailures);
@@ -336,6 +334,11 @@ class TokenCache {
         dropTokenLocked(*at->second);
         forgetFailureLocked(*at->second);
         shard.entries.erase(at);
+    }
+
+    static void endFetchLocked(Entry& entry, Waiters& waiters) {
+        waiters.swap(entry.waiters);
+        entry.fetching = false;
     }
 
     void dropTokenLocked(Entry& entry) {
