@@ -3,8 +3,8 @@
 
 #include <mca/auth_client.hpp>
 
-#include <nlohmann/json.hpp>
 #include <openssl/evp.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <ctime>
@@ -75,8 +75,9 @@ nlohmann::json claimsOf(const std::string& header) {
     for (char& c : payload) c = c == '-' ? '+' : c == '_' ? '/' : c;
     while (payload.size() % 4 != 0) payload += '=';
     std::string decoded(payload.size(), '\0');
-    const int length = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.data()),
-                                       reinterpret_cast<const unsigned char*>(payload.data()), static_cast<int>(payload.size()));
+    const int length =
+        EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.data()),
+                        reinterpret_cast<const unsigned char*>(payload.data()), static_cast<int>(payload.size()));
     if (length < 0) return nlohmann::json::object();
     auto claims = nlohmann::json::parse(decoded.c_str(), nullptr, false);  // c_str: drops the padding's NULs
     return claims.is_object() ? claims : nlohmann::json::object();
@@ -162,7 +163,8 @@ int main(int argc, char** argv) {
             const nlohmann::json claims = claimsOf(header);
             if (tenant.empty() && claims.contains("aud") && claims["aud"].is_string()) tenant = claims["aud"];
             nlohmann::json out = {{"header", header}, {"tenant", tenant}, {"expiresAt", nullptr}};
-            if (claims.contains("exp") && claims["exp"].is_number()) out["expiresAt"] = isoTime(claims["exp"].get<std::time_t>());
+            if (claims.contains("exp") && claims["exp"].is_number())
+                out["expiresAt"] = isoTime(claims["exp"].get<std::time_t>());
             std::cout << out.dump(2) << "\n";
         } else {
             std::cout << header << "\n";

@@ -95,10 +95,19 @@ inline std::vector<Credentials> registerTenants(test::McaTestServer& server, con
     return tenants;
 }
 
+enum class Verdict {
+    Met,
+    Missed,
+    NotMeasurable,  // the machine could not provide what the figure needs (e.g. two free cores)
+    Informative,    // a figure without a goal
+};
+
+inline Verdict verdictOf(bool met) { return met ? Verdict::Met : Verdict::Missed; }
+
 /// One line of the final table.
 struct Row {
     std::string figure, measured, floor, ratio, goal;
-    bool met = false;
+    Verdict verdict = Verdict::Informative;
 };
 
 }  // namespace mca::bench

@@ -205,8 +205,9 @@ struct AuthClient::Impl {
 
     ~Impl() {
         engine.stop();
-        if (storeTasks) storeTasks->stop();  // leases go back; lookups still queued are dropped
-                                             // fails in-flight fetches (and their waiters) with Shutdown
+        if (storeTasks)
+            storeTasks->stop();  // leases go back; lookups still queued are dropped
+                                 // fails in-flight fetches (and their waiters) with Shutdown
         const auto shutdown = std::make_exception_ptr(Error(Errc::Shutdown, "the AuthClient was destroyed"));
         for (auto& waiter : cache.clear()) waiter.fail(shutdown);
         detail::wipeString(defaults.secret);
