@@ -13,6 +13,11 @@ TEST(TokenReply, ParsesTheMcaReply) {
     EXPECT_FALSE(reply.jwtExp);
 }
 
+TEST(TokenReply, DecodesTheJwtOnlyWithoutExpiresIn) {
+    const std::string jwt = fakeJwt(R"({"exp":1900000000})");
+    EXPECT_FALSE(parseTokenReply(R"({"access_token":")" + jwt + R"(","expires_in":60})").jwtExp);
+}
+
 TEST(TokenReply, ReadsExpFromAJwtAccessToken) {
     const auto reply = parseTokenReply(R"({"access_token":")" + fakeJwt(R"({"exp":1900000000,"aud":"app"})") + R"("})");
     EXPECT_EQ(reply.jwtExp, 1900000000);
@@ -71,8 +76,9 @@ TEST(TokenReply, LifetimeFromExpiresInOrJwtExpCorrectedByDate) {
     const SystemTime serverDate = local - std::chrono::minutes(5);
     EXPECT_EQ(tokenLifetime(reply, serverDate, local), Seconds(900));
 
-    reply.expiresIn = Seconds(3600);  // both known: the shorter wins
-    EXPECT_EQ(tokenLifetime(reply, std::nullopt, local), Seconds(600));
+    reply.expiresIn = Seconds(3600);  // both known: expires_in wins, as the protocol says
+    EXPECT_EQ(tokenLifetime(reply, std::nullopt, local), Seconds(3600));
+    reply.expiresIn.reset();
 
     reply.jwtExp = 1'600'000'000;  // exp in the past
     EXPECT_EQ(tokenLifetime(reply, std::nullopt, local), Seconds(0));

@@ -451,46 +451,68 @@ struct AuthClient::Impl {
         for (auto& waiter : waiters) waiter.fail(error);
     }
 
-    void serveDefault(detail::Waiter waiter) {
-        if (defaultError) return waiter.fail(defaultError);
-        serve(defaultKey, std::move(waiter), [this] { return detail::secretFlowRequest(defaults); });
+    // --- The public calls: the key of the tenant's token (or why there is none), then serve ---
+
+    detail::CacheKey defaultKeyOrThrow() const {
+        if (defaultError) std::rethrow_exception(defaultError);
+        return defaultKey;
     }
 
-    void serveTenant(const Credentials& tenant, detail::Waiter waiter) {
+    static detail::CacheKey keyOrThrow(const Credentials& tenant) {
+        detail::requireCredentials(tenant, "");
+        return detail::secretFlowKey(tenant);
+    }
+
+    static detail::CacheKey keyOrThrow(const CertificateCredentials& tenant) {
+        detail::requireCredentials(tenant);
+        return detail::certificateFlowKey(tenant);
+    }
+
+    auto requestFor(const Credentials& tenant) const {
+        return [&tenant] { return detail::secretFlowRequest(tenant); };
+    }
+
+    auto requestFor(const CertificateCredentials& tenant) const {
+        return [this, &tenant] { return detail::certificateFlowRequest(tenant, clock->systemNow()); };
+    }
+
+    /// The future API. A hit returns a ready future at once: one lookup, the header's copy and
+    /// the future's shared state, nothing else.
+    template <class KeyOf, class BuildRequest>
+    std::future<std::string> futureFor(const KeyOf& keyOf, const BuildRequest& buildRequest) {
         detail::CacheKey key;
         try {
-            detail::requireCredentials(tenant, "");
-            key = detail::secretFlowKey(tenant);
-        } catch (...) {
-            return waiter.fail(std::current_exception());
-        }
-        serve(key, std::move(waiter), [&tenant] { return detail::secretFlowRequest(tenant); });
-    }
-
-    void serveTenant(const CertificateCredentials& tenant, detail::Waiter waiter) {
-        detail::CacheKey key;
-        try {
-            detail::requireCredentials(tenant);
-            key = detail::certificateFlowKey(tenant);
-        } catch (...) {
-            return waiter.fail(std::current_exception());
-        }
-        serve(key, std::move(waiter),
-              [this, &tenant] { return detail::certificateFlowRequest(tenant, clock->systemNow()); });
-    }
-
-    /// The future API around a serve function. Serving reports its errors to the waiter; only
-    /// an allocation failure could escape, and it too ends up in the future.
-    template <class Serve>
-    static std::future<std::string> asFuture(Serve&& serveWith) {
-        std::promise<std::string> promise;
-        auto future = promise.get_future();
-        try {
-            serveWith(detail::Waiter(std::move(promise)));
-            return future;
+            key = keyOf();
         } catch (...) {
             return detail::failedFuture(std::current_exception());
         }
+        std::string header;
+        std::promise<std::string> promise;
+        if (cache.tryHit(key, clock->steadyNow(), header)) {
+            counters.hits.add();
+            promise.set_value(std::move(header));
+            return promise.get_future();
+        }
+        auto future = promise.get_future();
+        try {
+            serve(key, detail::Waiter(std::move(promise)), buildRequest);
+        } catch (...) {  // only an allocation failure could get here
+            return detail::failedFuture(std::current_exception());
+        }
+        return future;
+    }
+
+    /// The handler API: every outcome goes to `done`.
+    template <class KeyOf, class BuildRequest>
+    void handlerFor(HeaderHandler done, const KeyOf& keyOf, const BuildRequest& buildRequest) {
+        detail::Waiter waiter(std::move(done));
+        detail::CacheKey key;
+        try {
+            key = keyOf();
+        } catch (...) {
+            return waiter.fail(std::current_exception());
+        }
+        serve(key, std::move(waiter), buildRequest);
     }
 
     std::shared_ptr<const Clock> clock;
@@ -515,27 +537,30 @@ inline AuthClient::AuthClient(AuthClient&&) noexcept = default;
 inline AuthClient& AuthClient::operator=(AuthClient&&) noexcept = default;
 
 inline std::future<std::string> AuthClient::getAuthorizationHeader() {
-    return Impl::asFuture([this](detail::Waiter waiter) { impl_->serveDefault(std::move(waiter)); });
+    return impl_->futureFor([this] { return impl_->defaultKeyOrThrow(); }, impl_->requestFor(impl_->defaults));
 }
 
 inline std::future<std::string> AuthClient::getAuthorizationHeader(const Credentials& tenant) {
-    return Impl::asFuture([&](detail::Waiter waiter) { impl_->serveTenant(tenant, std::move(waiter)); });
+    return impl_->futureFor([&] { return Impl::keyOrThrow(tenant); }, impl_->requestFor(tenant));
 }
 
 inline std::future<std::string> AuthClient::getAuthorizationHeader(const CertificateCredentials& tenant) {
-    return Impl::asFuture([&](detail::Waiter waiter) { impl_->serveTenant(tenant, std::move(waiter)); });
+    return impl_->futureFor([&] { return Impl::keyOrThrow(tenant); }, impl_->requestFor(tenant));
 }
 
 inline void AuthClient::getAuthorizationHeader(HeaderHandler done) {
-    impl_->serveDefault(detail::Waiter(std::move(done)));
+    impl_->handlerFor(
+        std::move(done), [this] { return impl_->defaultKeyOrThrow(); }, impl_->requestFor(impl_->defaults));
 }
 
 inline void AuthClient::getAuthorizationHeader(const Credentials& tenant, HeaderHandler done) {
-    impl_->serveTenant(tenant, detail::Waiter(std::move(done)));
+    impl_->handlerFor(
+        std::move(done), [&] { return Impl::keyOrThrow(tenant); }, impl_->requestFor(tenant));
 }
 
 inline void AuthClient::getAuthorizationHeader(const CertificateCredentials& tenant, HeaderHandler done) {
-    impl_->serveTenant(tenant, detail::Waiter(std::move(done)));
+    impl_->handlerFor(
+        std::move(done), [&] { return Impl::keyOrThrow(tenant); }, impl_->requestFor(tenant));
 }
 
 inline void AuthClient::invalidate(const Credentials& tenant) {

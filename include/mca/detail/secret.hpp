@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -80,8 +81,9 @@ class KeyedDigest {
 
     KeyedDigest& field(std::string_view bytes) {
         const std::uint64_t size = bytes.size();
-        for (int i = 0; i < 8; ++i) buffer_ += static_cast<char>(size >> (8 * i));
-        buffer_ += bytes;
+        char length[8];
+        for (int i = 0; i < 8; ++i) length[i] = static_cast<char>(size >> (8 * i));
+        buffer_.append(length, sizeof length).append(bytes);
         return *this;
     }
 
@@ -132,7 +134,12 @@ class KeyedDigest {
         const auto* bytes = reinterpret_cast<const std::uint8_t*>(message.data());
         const std::size_t whole = message.size() / 8 * 8;
         for (std::size_t at = 0; at < whole; at += 8) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            std::uint64_t block;  // the little-endian word load64 would assemble byte by byte
+            std::memcpy(&block, bytes + at, sizeof block);
+#else
             const std::uint64_t block = load64(bytes + at, 8);
+#endif
             v3 ^= block;
             rounds(2);
             v0 ^= block;

@@ -5,6 +5,7 @@
 // except, at most once per millisecond, the entry's recency stamp. Fetch completions arrive from
 // the engine thread; waiters are handed back to the caller to fulfil outside the locks.
 
+#include "read_mostly_mutex.hpp"
 #include "secret.hpp"
 #include "token_reply.hpp"
 
@@ -318,9 +319,9 @@ class TokenCache {
 
     using EntryMap = std::unordered_map<CacheKey, std::unique_ptr<Entry>, CacheKeyHash>;
 
-    struct alignas(64) Shard {  // own cache line: shards must not share a lock's line
-        mutable std::shared_mutex mutex;
-        EntryMap entries;
+    struct alignas(64) Shard {  // own cache lines: shards must not share a lock's line
+        mutable ReadMostlyMutex mutex;
+        alignas(64) EntryMap entries;
     };
 
     static constexpr std::size_t kShardCount = 16;

@@ -113,24 +113,19 @@ inline TokenReply parseTokenReply(std::string_view body) {
         throw InvalidReply("token reply's access_token holds control, space or non-ASCII bytes");
     }
     result.expiresIn = parseExpiresIn(reply);
-    result.jwtExp = jwtExpiry(result.accessToken);
+    if (!result.expiresIn) result.jwtExp = jwtExpiry(result.accessToken);  // decoded only when needed
     return result;
 }
 
 /// How long the token stays valid from the moment its reply was received: `expires_in` when
-/// given, the JWT `exp` measured against the server's `Date` (so a skewed local clock does not
-/// matter) otherwise, the shorter of the two when both are known. nullopt = unknown.
+/// given, otherwise the JWT `exp` measured against the server's `Date` (so a skewed local clock
+/// does not matter). nullopt = unknown.
 inline std::optional<Seconds> tokenLifetime(const TokenReply& reply, std::optional<SystemTime> serverDate,
                                             SystemTime localNow) {
-    std::optional<Seconds> lifetime = reply.expiresIn;
-    if (reply.jwtExp) {
-        const auto issuedAt =
-            std::chrono::duration_cast<Seconds>((serverDate ? *serverDate : localNow).time_since_epoch());
-        Seconds fromExp{*reply.jwtExp - issuedAt.count()};
-        fromExp = std::clamp(fromExp, Seconds{0}, kMaxTokenLifetime);
-        lifetime = lifetime ? std::min(*lifetime, fromExp) : fromExp;
-    }
-    return lifetime;
+    if (reply.expiresIn) return reply.expiresIn;
+    if (!reply.jwtExp) return std::nullopt;
+    const auto issuedAt = std::chrono::duration_cast<Seconds>((serverDate ? *serverDate : localNow).time_since_epoch());
+    return std::clamp(Seconds{*reply.jwtExp - issuedAt.count()}, Seconds{0}, kMaxTokenLifetime);
 }
 
 /// An HTTP date (IMF-fixdate, RFC 850 or asctime), parsed by libcurl; nullopt when unreadable.
