@@ -192,7 +192,7 @@ struct AuthClient::Impl {
           log(std::move(options.log)),
           store(std::move(options.sharedStore)),
           storeTasks(store ? std::make_unique<detail::SerialExecutor>() : nullptr),
-          holderId(stableDigestOfThisInstance()),
+          holderId(randomHolderId()),
           cache(options.cacheSize),
           engine([this](const detail::HttpRequest& request, unsigned attempt, std::chrono::milliseconds delay,
                         const std::string& reason) {
@@ -204,10 +204,9 @@ struct AuthClient::Impl {
     }
 
     ~Impl() {
-        engine.stop();
-        if (storeTasks)
-            storeTasks->stop();  // leases go back; lookups still queued are dropped
-                                 // fails in-flight fetches (and their waiters) with Shutdown
+        engine.stop();  // in-flight fetches end with Shutdown, failing their waiters
+        // Then the store thread: leases held go back, lookups still queued are dropped.
+        if (storeTasks) storeTasks->stop();
         const auto shutdown = std::make_exception_ptr(Error(Errc::Shutdown, "the AuthClient was destroyed"));
         for (auto& waiter : cache.clear()) waiter.fail(shutdown);
         detail::wipeString(defaults.secret);
@@ -236,7 +235,7 @@ struct AuthClient::Impl {
     }
 
     /// A random id for this client's leases in the shared store.
-    static std::string stableDigestOfThisInstance() {
+    static std::string randomHolderId() {
         std::array<unsigned char, 16> random{};
         if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) return "instance";
         return detail::stableDigestHex({std::string_view(reinterpret_cast<char*>(random.data()), random.size())})
