@@ -8,6 +8,7 @@
 /// This is the one header a user includes. Requires C++17, libcurl, OpenSSL 3 and nlohmann/json.
 
 #include "error.hpp"
+#include "policy.hpp"
 #include "token_store.hpp"
 #include "version.hpp"
 
@@ -67,7 +68,8 @@ class Clock {
 enum class LogLevel { Debug, Info, Warning, Error };
 
 /// @brief Receives the client's log lines; they never contain a secret or a whole token. Called
-/// from the engine thread and from callers' threads: it must be thread-safe and must not block.
+/// from callers' threads, the client's engine thread, its store thread (with a shared store) and
+/// the thread that destroys the client: it must be thread-safe and must not block.
 using LogHandler = std::function<void(LogLevel level, std::string_view message)>;
 
 /// @brief Client configuration: a plain aggregate, set fields by name.
@@ -78,10 +80,12 @@ struct Options {
     /// or `AppID*` binding (`tenantId`, `clientId`, `secret`, `serverUrl`; an App ID binding's
     /// `oauthServerUrl` gives `tokenUrl`), then VCAP_APPLICATION's `application_id` for the appId.
     std::string appId, clientId, secret, serverUrl;
-    std::string caInfo;                        ///< PEM CA bundle path; empty = system trust store
-    std::chrono::milliseconds timeout{10000};  ///< budget for one fetch, retries included
-    std::shared_ptr<const Clock> clock;        ///< null = the real clocks
-    std::string tokenUrl, scope;               ///< default credentials' token endpoint and scope (see Credentials)
+    std::string caInfo;  ///< PEM CA bundle path; empty = system trust store
+    /// Budget for one fetch: shared store, lease wait and retries included. Any value is accepted:
+    /// negative ones count as 0, and ones above 1 hour as 1 hour.
+    std::chrono::milliseconds timeout{10000};
+    std::shared_ptr<const Clock> clock;  ///< null = the real clocks
+    std::string tokenUrl, scope;         ///< default credentials' token endpoint and scope (see Credentials)
     /// Proxy URL for token requests, e.g. "http://proxy.internal:3128" (credentials may be in the
     /// URL). Empty = libcurl's environment variables: http_proxy, https_proxy, no_proxy.
     std::string proxy;
@@ -89,6 +93,8 @@ struct Options {
     /// A token cache shared by the instances of a fleet (e.g. `mca::RedisTokenStore`), consulted
     /// on a local miss before the auth server; null = process-local only.
     std::shared_ptr<TokenStore> sharedStore;
+    RetryOptions retry;  ///< retries, fail-fast and refresh backoff (see <mca/policy.hpp>)
+    FleetOptions fleet;  ///< lease length and the budget shares of the store (with `sharedStore`)
 };
 
 /// @brief Counters since the client was created, and its state now.
@@ -105,10 +111,31 @@ struct Stats {
 };
 
 /// @brief Completion handler of the callback API: exactly one of `header` (non-empty) and `error`
-/// (an `mca::Error`) is set. It runs inline on a cache hit or an immediate failure, otherwise on
-/// the client's engine thread: it must not block, and should not throw (an exception it throws
-/// is dropped).
+/// (an `mca::Error`) is set. It runs inline on a cache hit or an immediate failure; otherwise on
+/// the client's engine thread, on its store thread (a token taken from the shared store), or on
+/// the thread destroying the client (`Shutdown`). It must not block, and should not throw (an
+/// exception it throws is dropped). It may destroy the client.
 using HeaderHandler = std::function<void(std::string header, std::exception_ptr error)>;
+
+namespace detail {
+struct TenantRecord;
+}
+
+/// @brief A tenant resolved once for hot paths: `AuthClient::tenant(credentials)` validates the
+/// credentials and computes their cache key, so that a call with the handle costs a lookup and
+/// a copy, whatever the size of the credentials (a certificate and its key, for example). Cheap
+/// to copy and thread-safe to share; it holds a copy of the credentials (secrets wiped when the
+/// last copy goes). Usable with any `AuthClient` of the process. A default-constructed handle
+/// fails every call with `MissingClientId`.
+class Tenant {
+  public:
+    Tenant() = default;
+
+  private:
+    friend class AuthClient;
+    explicit Tenant(std::shared_ptr<const detail::TenantRecord> record) : record_(std::move(record)) {}
+    std::shared_ptr<const detail::TenantRecord> record_;
+};
 
 /// @brief Hands out `"Bearer <access_token>"` headers for MCA-protected requests.
 ///
@@ -124,7 +151,9 @@ class AuthClient {
     /// @throws std::runtime_error only if libcurl cannot be initialised.
     explicit AuthClient(Options options = {});
 
-    /// @brief Stops the engine: pending futures receive `Errc::Shutdown`. Never hangs.
+    /// @brief Stops the engine: pending futures receive `Errc::Shutdown`. Never hangs. May run on
+    /// one of the client's own threads (a handler dropping the last reference): the client is
+    /// then taken apart on a thread of its own.
     ~AuthClient();
 
     AuthClient(AuthClient&&) noexcept;
@@ -150,10 +179,29 @@ class AuthClient {
     void getAuthorizationHeader(const Credentials& tenant, HeaderHandler done);
     void getAuthorizationHeader(const CertificateCredentials& tenant, HeaderHandler done);
 
-    /// @brief Drops the tenant's cached token (e.g. after the protected service answered 401):
-    /// the next call fetches a new one. Callers already waiting on a fetch keep waiting on it.
+    /// @brief A handle for calls on hot paths (see `Tenant`). Never throws for bad credentials:
+    /// calls with the handle report them.
+    Tenant tenant(const Credentials& credentials) const;
+    Tenant tenant(const CertificateCredentials& credentials) const;
+
+    /// @brief The header for a resolved tenant: the same as the call with its credentials. Never throws.
+    std::future<std::string> getAuthorizationHeader(const Tenant& tenant);
+    void getAuthorizationHeader(const Tenant& tenant, HeaderHandler done);
+
+    /// @brief Retires the tenant's cached token (e.g. after the protected service answered 401):
+    /// the next call fetches a new one. With a shared store the token is retired fleet-wide: it
+    /// is deleted from the store (if it is still the one stored) and never taken back from it.
+    /// Callers already waiting on a fetch keep waiting on it.
     void invalidate(const Credentials& tenant);
     void invalidate(const CertificateCredentials& tenant);
+    void invalidate(const Tenant& tenant);
+
+    /// @brief Compare-and-invalidate: retires the token only while it is still `refusedHeader`
+    /// (the header the protected service refused). When a hundred requests in flight are refused
+    /// with the same token, their hundred calls cause one new fetch, not a hundred.
+    void invalidate(const Credentials& tenant, std::string_view refusedHeader);
+    void invalidate(const CertificateCredentials& tenant, std::string_view refusedHeader);
+    void invalidate(const Tenant& tenant, std::string_view refusedHeader);
 
     /// @brief Counters and current state.
     Stats stats() const noexcept;
@@ -163,6 +211,7 @@ class AuthClient {
 
   private:
     struct Impl;
+    static void destroy(std::unique_ptr<Impl> impl) noexcept;
     std::unique_ptr<Impl> impl_;
 };
 

@@ -234,9 +234,9 @@ TEST(Fleet, KeepsServingWhileRedisIsDownAndUsesItAgainAfter) {
     for (const auto& member : fleet.wait()) EXPECT_EQ(member.failures, 0);  // every call succeeded
     // After Redis returned, tokens were published to it again.
     const auto store = RedisTokenStore::connect(fixture.redis.url() + "?timeout=200");
+    const Credentials tenant{kApp, kClient, kSecret, fixture.server.baseUrl()};
     const std::string name =
-        "mca-oauth:v1:token:" + detail::stableDigestHex({"secret-flow", detail::keyUrl(fixture.server.baseUrl()), "",
-                                                         kApp, kClient, "", kSecret});
+        std::string(detail::kTokenPrefix) + detail::storeDigestOf("", detail::identityCopy(tenant));
     EXPECT_TRUE(store->get(name).has_value());
     EXPECT_GT(fixture.server.tokenRequests(), requestsBeforeReturn);
 }
@@ -245,9 +245,8 @@ TEST(Fleet, GarbageAndForeignValuesInRedisAreIgnored) {
     FleetFixture fixture;
     const auto store = RedisTokenStore::connect(fixture.redis.url() + "?timeout=200");
     const Credentials tenant{kApp, kClient, kSecret, fixture.server.baseUrl()};
-    const std::string digest =
-        detail::stableDigestHex({"secret-flow", detail::keyUrl(tenant.serverUrl), "", kApp, kClient, "", kSecret});
-    const std::string name = "mca-oauth:v1:token:" + digest;
+    const std::string name =
+        std::string(detail::kTokenPrefix) + detail::storeDigestOf("", detail::identityCopy(tenant));
     const detail::TokenSeal foreignSeal("another-tenants-secret", name);
     const std::string foreign = foreignSeal.seal({"Bearer stolen.token.value", std::chrono::system_clock::now() + 1h});
     const detail::TokenSeal rightSeal(kSecret, name);

@@ -97,7 +97,7 @@ TEST(TokenCache, FailedRefreshKeepsTheOldTokenAndBacksOff) {
     std::string header;
     EXPECT_EQ(probe.acquire(key, &header), TokenCache::Acquired::Hit);  // backing off: no new refresh
     EXPECT_EQ(header, "Bearer old");
-    probe.now += refreshRetryDelay(1);
+    probe.now += RetryPolicy{}.refreshRetryDelay(1);
     EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::HitRefresh);
 }
 
@@ -189,24 +189,24 @@ TEST(TokenCache, AFailedKeyFailsFastDuringItsBackoff) {
     EXPECT_EQ(cache.completeWithError(key, probe.now, refused, 1.0).size(), 2u);
     EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Failed);
     EXPECT_EQ(probe.failure, refused);  // the very error the shared fetch ended with
-    probe.now += failureBackoff(1, 1.0);
+    probe.now += RetryPolicy{}.failFastBackoff(1, 1.0);
     EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Fetch);  // backoff over: one new attempt
     EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Joined);
     cache.completeWithError(key, probe.now, refused, 1.0);
-    probe.now += failureBackoff(1, 1.0);
+    probe.now += RetryPolicy{}.failFastBackoff(1, 1.0);
     EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Failed);  // the second failure backs off longer
-    probe.now += failureBackoff(2, 1.0);
+    probe.now += RetryPolicy{}.failFastBackoff(2, 1.0);
     EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Fetch);
     probe.store(key, "Bearer");
     EXPECT_EQ(probe.acquire(key), TokenCache::Acquired::Hit);
 }
 
 TEST(TokenCache, FailureBackoffIsShortBoundedAndJittered) {
-    EXPECT_EQ(failureBackoff(1, 1.0), 200ms);
-    EXPECT_EQ(failureBackoff(1, 0.0), 100ms);
-    EXPECT_EQ(failureBackoff(2, 1.0), 400ms);
-    EXPECT_EQ(failureBackoff(50, 1.0), 5000ms);
-    EXPECT_LT(failureBackoff(3, 0.2), failureBackoff(3, 0.9));
+    EXPECT_EQ(RetryPolicy{}.failFastBackoff(1, 1.0), 200ms);
+    EXPECT_EQ(RetryPolicy{}.failFastBackoff(1, 0.0), 100ms);
+    EXPECT_EQ(RetryPolicy{}.failFastBackoff(2, 1.0), 400ms);
+    EXPECT_EQ(RetryPolicy{}.failFastBackoff(50, 1.0), 5000ms);
+    EXPECT_LT(RetryPolicy{}.failFastBackoff(3, 0.2), RetryPolicy{}.failFastBackoff(3, 0.9));
 }
 
 TEST(TokenCache, RememberedFailuresHaveTheirOwnBoundAndNeverEvictTokens) {

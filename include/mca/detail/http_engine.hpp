@@ -9,6 +9,7 @@
 #include "../error.hpp"
 #include "../version.hpp"
 #include "handles.hpp"
+#include "retry_policy.hpp"
 #include "secret.hpp"
 #include "token_reply.hpp"
 
@@ -61,36 +62,6 @@ struct HttpReply {
 /// either `reply` is set, or `error` holds an `mca::Error` (Network, Timeout, InvalidResponse, Shutdown).
 using HttpCompletion = std::function<void(HttpReply* reply, std::exception_ptr error)>;
 
-/// A retry is scheduled only if at least this much of the budget is left for it.
-inline constexpr std::chrono::milliseconds kShortestAttempt{50};
-
-/// Retry timing: exponential backoff with jitter, and a server's Retry-After as a lower bound.
-inline std::chrono::milliseconds retryBackoff(unsigned attempt, double jitter) {
-    const unsigned exponent = std::min(attempt, 5u);
-    const auto base = std::chrono::milliseconds(100) * (1u << exponent);  // 100 ms ... 3.2 s
-    return std::chrono::milliseconds(static_cast<long long>(base.count() * (0.5 + 0.5 * jitter)));
-}
-
-inline bool isRetryableStatus(long status) { return status == 429 || (status >= 500 && status <= 599); }
-
-/// Transport failures worth another attempt; configuration and TLS trust errors are not.
-inline bool isRetryableCurlCode(CURLcode code) {
-    switch (code) {
-        case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_COULDNT_CONNECT:
-        case CURLE_SEND_ERROR:
-        case CURLE_RECV_ERROR:
-        case CURLE_GOT_NOTHING:
-        case CURLE_PARTIAL_FILE:
-        case CURLE_HTTP2:
-        case CURLE_HTTP2_STREAM:
-        case CURLE_SSL_CONNECT_ERROR:
-            return true;
-        default:
-            return false;
-    }
-}
-
 /// Told about each retry (on the engine thread): the request, the attempt that failed, the wait
 /// before the next one, and why (already redacted).
 using RetryObserver = std::function<void(const HttpRequest& request, unsigned attempt, std::chrono::milliseconds delay,
@@ -98,7 +69,8 @@ using RetryObserver = std::function<void(const HttpRequest& request, unsigned at
 
 class HttpEngine {
   public:
-    explicit HttpEngine(RetryObserver onRetry = nullptr) : onRetry_(std::move(onRetry)) {
+    explicit HttpEngine(RetryPolicy policy = {}, RetryObserver onRetry = nullptr)
+        : policy_(policy), onRetry_(std::move(onRetry)) {
         ensureCurlGlobalInit();
         multi_.reset(curl_multi_init());
         if (!multi_) {
@@ -127,6 +99,9 @@ class HttpEngine {
         }
         curl_multi_wakeup(multi_.get());
     }
+
+    /// The engine thread's id: completions run on it.
+    std::thread::id threadId() const noexcept { return thread_.get_id(); }
 
     /// Stops the engine thread; every unfinished request completes with Errc::Shutdown. Idempotent.
     void stop() {
@@ -296,20 +271,20 @@ class HttpEngine {
                     Error(Errc::InvalidResponse, "reply body exceeds the 1 MiB limit", int(transfer.reply.status));
             } else {
                 transfer.reply.body = "(body over 1 MiB dropped)";  // a refusal: its status still counts
-                retryable = isRetryableStatus(transfer.reply.status);
+                retryable = RetryPolicy::isRetryableStatus(transfer.reply.status);
             }
         } else if (code == CURLE_OPERATION_TIMEDOUT) {
             failure = Error(Errc::Timeout, transfer.redacted(curlReason(transfer, code)));
         } else if (code != CURLE_OK) {
             failure = Error(Errc::Network, transfer.redacted(curlReason(transfer, code)));
-            retryable = isRetryableCurlCode(code);
+            retryable = RetryPolicy::isRetryableCurlCode(code);
         } else {
-            retryable = isRetryableStatus(transfer.reply.status);
+            retryable = RetryPolicy::isRetryableStatus(transfer.reply.status);
         }
 
-        if (retryable) {
+        if (retryable && policy_.mayAttemptAgain(transfer.attempt)) {
             const auto now = std::chrono::steady_clock::now();
-            auto delay = retryBackoff(transfer.attempt - 1, randomUnit());
+            auto delay = policy_.attemptBackoff(transfer.attempt, randomUnit());
             if (!transfer.retryAfter.empty()) {
                 if (const auto asked = parseRetryAfter(transfer.retryAfter, std::chrono::system_clock::now())) {
                     delay = std::max(delay, *asked);
@@ -317,7 +292,7 @@ class HttpEngine {
             }
             // Retry only when the next attempt has time to succeed; otherwise report this failure,
             // which says more than a timeout would.
-            if (now + delay + kShortestAttempt < transfer.request.deadline) {
+            if (now + delay + RetryPolicy::kShortestAttempt < transfer.request.deadline) {
                 transfer.lastFailure = failure;
                 if (onRetry_) {
                     const std::string reason =
@@ -397,6 +372,7 @@ class HttpEngine {
         for (auto& transfer : queued) transfer->fail(shutdown);
     }
 
+    const RetryPolicy policy_;
     RetryObserver onRetry_;
     CurlMultiPtr multi_;
     std::thread thread_;

@@ -55,6 +55,7 @@ inline std::string stableDigestHex(std::initializer_list<std::string_view> field
 struct SharedToken {
     std::string header;
     std::chrono::system_clock::time_point expiresAt;
+    std::optional<std::chrono::system_clock::time_point> issuedAt{};  // TEMPORARY
 };
 
 /// Seals and opens one tenant's tokens. The AES key is HKDF(secret, salt, info = the store name),
@@ -159,4 +160,17 @@ class TokenSeal {
     std::array<unsigned char, 32> key_{};
 };
 
+}  // namespace mca::detail
+
+namespace mca::detail {
+// TEMPORARY until the fleet-key change lands.
+inline std::string storeNameDigest(std::string_view, const std::vector<std::string_view>& fields) {
+    std::string joined;
+    for (auto f : fields) {
+        const std::uint64_t size = f.size();
+        for (int i = 0; i < 8; ++i) joined += static_cast<char>(size >> (8 * i));
+        joined += f;
+    }
+    return stableDigestHex({joined});
+}
 }  // namespace mca::detail

@@ -34,6 +34,9 @@ class SerialExecutor {
         return true;
     }
 
+    /// The executor thread's id: tasks run on it.
+    std::thread::id threadId() const noexcept { return thread_.get_id(); }
+
     /// Stops after the running task, runs the queued `finishing` tasks, drops the rest. Idempotent.
     void stop() {
         {

@@ -6,6 +6,7 @@
 // the engine thread; waiters are handed back to the caller to fulfil outside the locks.
 
 #include "read_mostly_mutex.hpp"
+#include "retry_policy.hpp"
 #include "secret.hpp"
 #include "token_reply.hpp"
 
@@ -22,6 +23,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <variant>
 #include <vector>
@@ -48,35 +50,21 @@ struct TokenSchedule {
     SteadyTime staleAt;    // expiry minus the safety skew: never handed out from here on
 };
 
-/// Safety skew: a tenth of the lifetime, at most 30 s, so a token is not presented in its
-/// last moments (clock drift, time in flight). The refresh window before staleAt is a quarter of
-/// the usable lifetime, at most 5 minutes, and starts at a per-token random point within its
-/// later half (`jitter` in [0, 1]) so that a fleet started together spreads its refreshes.
+/// Safety skew: a tenth of the lifetime, at least 1 s where the lifetime allows (at most half
+/// of it) and at most 30 s, so a token is not presented in its last moments (clock drift, time in
+/// flight, a JWT `exp` in whole seconds). The refresh window before staleAt is a quarter of the
+/// usable lifetime, at most 5 minutes, and starts at a per-token random point within its later
+/// half (`jitter` in [0, 1]) so that a fleet started together spreads its refreshes.
 inline TokenSchedule scheduleToken(SteadyTime received, Seconds lifetime, double jitter) {
     using Span = std::chrono::duration<double>;
     const Span total = lifetime;
-    const Span skew = std::min(Span(30.0), total / 10.0);
+    const Span floor = std::min(Span(1.0), total / 2.0);
+    const Span skew = std::min(Span(30.0), std::max(floor, total / 10.0));
     const Span usable = total - skew;
     const Span window = std::min(Span(300.0), usable / 4.0);
     const Span refreshLead = window * (0.5 + 0.5 * std::clamp(jitter, 0.0, 1.0));
     const auto at = [&](Span offset) { return received + std::chrono::duration_cast<SteadyTime::duration>(offset); };
     return {at(usable - refreshLead), at(usable)};
-}
-
-/// How long a key without a valid token fails fast after its fetch failed: 200 ms doubling per
-/// consecutive failure up to 5 s, scaled by `jitter` in [0.5, 1] so that keys that failed
-/// together do not retry together.
-inline std::chrono::milliseconds failureBackoff(unsigned failures, double jitter) {
-    const unsigned exponent = std::min(failures == 0 ? 0u : failures - 1, 5u);
-    const auto base = std::min(std::chrono::milliseconds(200) * (1u << exponent), std::chrono::milliseconds(5000));
-    const double scale = 0.5 + 0.5 * std::clamp(jitter, 0.0, 1.0);
-    return std::chrono::milliseconds(static_cast<long long>(static_cast<double>(base.count()) * scale));
-}
-
-/// Backoff between background refresh attempts after failures, while the old token still serves.
-inline std::chrono::milliseconds refreshRetryDelay(unsigned failures) {
-    const unsigned exponent = std::min(failures, 7u);
-    return std::chrono::milliseconds(500) * (1u << exponent);  // 1 s, 2 s, ... 64 s
 }
 
 /// Someone waiting for a key's token: a promise (the future API) or a completion handler (the
@@ -130,7 +118,7 @@ class TokenCache {
         Failed,      // the key's last fetch failed and it is backing off: `failure` holds that error
     };
 
-    explicit TokenCache(std::size_t capacity) : capacity_(capacity) {}
+    explicit TokenCache(std::size_t capacity, RetryPolicy policy = {}) : capacity_(capacity), policy_(policy) {}
 
     /// The hit path: copies a valid token that is not yet due for refresh into `header`.
     /// Takes the shard's lock in shared mode only; allocates nothing but the copy.
@@ -148,9 +136,11 @@ class TokenCache {
 
     /// Everything tryHit does not settle, under the shard's exclusive lock: hands out a token
     /// (deciding whether this caller starts its background refresh), or queues `waiter` on the
-    /// key's fetch (`waiter` is moved from only when queued).
+    /// key's fetch (`waiter` is moved from only when queued). When the caller must start a fetch
+    /// (Fetch, HitRefresh), `refused` receives the header the fetch must not bring back: the one it
+    /// refreshes, or the last one retired by `invalidate`.
     Acquired acquire(const CacheKey& key, SteadyTime now, std::string& header, Waiter& waiter,
-                     std::exception_ptr& failure) {
+                     std::exception_ptr& failure, std::string* refused = nullptr) {
         Shard& shard = shardOf(key);
         std::unique_lock lock(shard.mutex);
         auto& slot = shard.entries[key];
@@ -164,18 +154,20 @@ class TokenCache {
             if (now < entry.schedule.refreshAt || entry.fetching || now < entry.refreshRetryAt) {
                 return Acquired::Hit;
             }
-            entry.fetching = true;
+            if (refused) *refused = header;
+            entry.fetching = true;  // last: nothing after it may throw
             return Acquired::HitRefresh;
         }
         if (entry.failure && !entry.fetching && now < entry.failedUntil) {
             failure = entry.failure;
             return Acquired::Failed;
         }
+        if (!entry.fetching && refused) *refused = entry.retired;
         entry.waiters.push_back(std::move(waiter));
         if (entry.fetching) {
             return Acquired::Joined;
         }
-        entry.fetching = true;
+        entry.fetching = true;  // last: nothing after it may throw
         return Acquired::Fetch;
     }
 
@@ -183,6 +175,14 @@ class TokenCache {
     /// the waiters to fulfil with `header`.
     Waiters completeWithToken(const CacheKey& key, const std::string& header, std::optional<Seconds> lifetime,
                               SteadyTime received, double jitter) {
+        return completeWithToken(
+            key, header, lifetime ? std::optional(scheduleToken(received, *lifetime, jitter)) : std::nullopt, received);
+    }
+
+    /// As above with the token's schedule worked out by the caller (a token from the shared
+    /// store was received before `now`).
+    Waiters completeWithToken(const CacheKey& key, const std::string& header, std::optional<TokenSchedule> schedule,
+                              SteadyTime now) {
         Waiters waiters;
         bool stored = false;
         {
@@ -195,11 +195,10 @@ class TokenCache {
             entry.refreshFailures = 0;
             entry.refreshRetryAt = {};
             forgetFailureLocked(entry);
-            const auto schedule = lifetime ? scheduleToken(received, *lifetime, jitter) : TokenSchedule{};
-            if (capacity_ > 0 && lifetime && schedule.staleAt > received) {
+            if (capacity_ > 0 && schedule && schedule->staleAt > now) {
                 if (!entry.token) tokenCount_.fetch_add(1, std::memory_order_relaxed);
                 entry.token = header;
-                entry.schedule = schedule;
+                entry.schedule = *schedule;
                 stored = true;
             } else {
                 eraseLocked(shard, found);
@@ -227,13 +226,13 @@ class TokenCache {
             endFetchLocked(entry, waiters);
             if (entry.token && now < entry.schedule.staleAt) {
                 entry.refreshFailures += 1;
-                entry.refreshRetryAt = now + refreshRetryDelay(entry.refreshFailures);
+                entry.refreshRetryAt = now + policy_.refreshRetryDelay(entry.refreshFailures);
             } else if (capacity_ > 0 && error) {
                 dropTokenLocked(entry);
                 if (!entry.failure) failureCount_.fetch_add(1, std::memory_order_relaxed);
                 entry.failure = std::move(error);
                 entry.consecutiveFailures += 1;
-                entry.failedUntil = now + failureBackoff(entry.consecutiveFailures, jitter);
+                entry.failedUntil = now + policy_.failFastBackoff(entry.consecutiveFailures, jitter);
                 remembered = true;
             } else {
                 eraseLocked(shard, found);
@@ -245,20 +244,27 @@ class TokenCache {
         return waiters;
     }
 
-    /// Forgets the key's token and any remembered failure, so that the next caller fetches. A
-    /// fetch in flight stays in flight with its waiters (single flight still holds).
-    void invalidate(const CacheKey& key) {
+    /// Forgets the key's token and any remembered failure, so that the next caller fetches; with
+    /// `refused`, only while the cached token is still that one (a hundred callers refused with the
+    /// same token retire it once). Returns the header retired, if any: the next fetch of the key
+    /// must not bring it back from the shared store. A fetch in flight stays in flight with its
+    /// waiters (single flight still holds).
+    std::optional<std::string> invalidate(const CacheKey& key, std::optional<std::string_view> refused = std::nullopt) {
         Shard& shard = shardOf(key);
         std::unique_lock lock(shard.mutex);
         const auto found = shard.entries.find(key);
-        if (found == shard.entries.end()) return;
+        if (found == shard.entries.end()) return std::nullopt;
         Entry& entry = *found->second;
-        if (!entry.fetching) {
+        if (refused && (!entry.token || *entry.token != *refused)) return std::nullopt;
+        std::optional<std::string> retired = entry.token;
+        forgetFailureLocked(entry);
+        if (!entry.fetching && !retired) {
             eraseLocked(shard, found);
-            return;
+            return std::nullopt;
         }
         dropTokenLocked(entry);
-        forgetFailureLocked(entry);
+        if (retired) entry.retired = *retired;
+        return retired;
     }
 
     /// Drops every entry and returns all queued waiters (used at shutdown).
@@ -306,6 +312,7 @@ class TokenCache {
         }
 
         std::optional<std::string> token;  // the ready header, "Bearer ..."
+        std::string retired;               // the last header `invalidate` retired: never taken back
         TokenSchedule schedule{};
         std::atomic<SteadyTime::rep> lastUsed;
         bool fetching = false;         // a cold fetch or a background refresh is in flight
@@ -391,6 +398,7 @@ class TokenCache {
     }
 
     const std::size_t capacity_;
+    const RetryPolicy policy_;
     std::array<Shard, kShardCount> shards_;
     std::atomic<std::size_t> tokenCount_{0};
     std::atomic<std::size_t> failureCount_{0};

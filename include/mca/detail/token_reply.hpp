@@ -222,4 +222,17 @@ inline std::string describeErrorBody(std::string_view body) {
     return "body \"" + redactTokenLikeRuns(printable(trimWhitespace(body))) + "\"";
 }
 
+// TEMPORARY until the redaction change lands.
+}  // namespace mca::detail
+#include <vector>
+#include "secret.hpp"
+namespace mca::detail {
+inline void redactAll(std::string& text, const std::vector<SecretString>& secrets) {
+    for (const auto& secret : secrets) redact(text, secret.view());
+}
+inline std::string describeErrorBody(std::string_view body, const std::vector<SecretString>& secrets) {
+    std::string copy(body);
+    redactAll(copy, secrets);
+    return describeErrorBody(copy);
+}
 }  // namespace mca::detail

@@ -1,0 +1,148 @@
+#pragma once
+
+// The token flows: what identifies a tenant's token (one field list, from which both the cache
+// key and the shared store's name are made, so they cannot drift) and what a fetch for it sends.
+
+#include "../auth_client.hpp"
+#include "certificate.hpp"
+#include "sealing.hpp"
+#include "secret.hpp"
+#include "token_cache.hpp"
+#include "token_reply.hpp"
+#include "token_request.hpp"
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mca::detail {
+
+/// What a fetch sends, built from a tenant's credentials when a fetch starts (never on a hit).
+struct FetchSpec {
+    std::string url;
+    std::string body;
+    SecretString authorization;            // the Authorization header value
+    std::vector<SecretString> redactions;  // never to appear in a message
+    std::string label;                     // who the token is for, for messages and logs
+    std::vector<SecretString> identity;    // the tenant's identity fields (see identityOf)
+    SecretString sealingSecret;            // what seals the tenant's tokens in the shared store
+};
+
+/// A server URL as an identity field: trimmed, without a trailing '/' (the MCA path is built
+/// from the URL with exactly one '/' added, so both spellings send the same request).
+inline std::string_view serverUrlField(std::string_view url) {
+    url = trimWhitespace(url);
+    if (!url.empty() && url.back() == '/') url.remove_suffix(1);
+    return url;
+}
+
+/// A token endpoint as an identity field: trimmed only, because it is sent as given, and
+/// `.../token` and `.../token/` may be two endpoints.
+inline std::string_view tokenUrlField(std::string_view url) { return trimWhitespace(url); }
+
+/// The identity of a secret-flow tenant: everything that decides which token the server issues.
+inline std::array<std::string_view, 7> identityOf(const Credentials& tenant) {
+    return {"secret-flow",
+            serverUrlField(tenant.serverUrl),
+            tokenUrlField(tenant.tokenUrl),
+            tenant.appId,
+            tenant.clientId,
+            tenant.scope,
+            tenant.secret};
+}
+
+/// The key covers the private key too: a caller holding the certificate with another key must
+/// not be handed the token.
+inline std::array<std::string_view, 5> identityOf(const CertificateCredentials& tenant) {
+    return {"certificate-flow", serverUrlField(tenant.serverUrl), tenant.appId, tenant.certificatePem,
+            tenant.privateKeyPem};
+}
+
+/// The cache key of a tenant. Allocation-free after a thread's first call: a hit computes it.
+template <class Tenant>
+CacheKey cacheKeyOf(const Tenant& tenant) {
+    KeyedDigest& digest = KeyedDigest::forThisThread();
+    for (const std::string_view field : identityOf(tenant)) digest.field(field);
+    return digest.finish();
+}
+
+/// The identity fields as a fetch carries them (copies, wiped with the spec).
+template <class Tenant>
+std::vector<SecretString> identityCopy(const Tenant& tenant) {
+    std::vector<SecretString> copy;
+    for (const std::string_view field : identityOf(tenant)) copy.emplace_back(field);
+    return copy;
+}
+
+/// What seals a tenant's tokens in the shared store: what only the tenant holds.
+inline SecretString sealingSecretOf(const Credentials& tenant) { return SecretString(tenant.secret); }
+inline SecretString sealingSecretOf(const CertificateCredentials& tenant) { return SecretString(tenant.privateKeyPem); }
+
+// --- The secret flow: MCA, or any OAuth 2.0 client-credentials endpoint (tokenUrl) -----------
+
+inline void requireCredentials(const Credentials& tenant, const char* origin = "") {
+    const bool mca = tenant.tokenUrl.empty();
+    if (mca && tenant.appId.empty()) throw Error(Errc::MissingAppId, std::string("appId is missing") + origin);
+    if (tenant.clientId.empty()) throw Error(Errc::MissingClientId, std::string("clientId is missing") + origin);
+    if (tenant.secret.empty()) throw Error(Errc::MissingSecret, std::string("secret is missing") + origin);
+    if (mca && trimWhitespace(tenant.serverUrl).empty()) {
+        throw Error(Errc::MissingServerUrl, std::string("serverUrl is missing") + origin);
+    }
+}
+
+inline std::string tenantLabel(const std::string& appId, const char* clientKind, const std::string& clientId) {
+    return (appId.empty() ? std::string() : "appId '" + appId + "', ") + clientKind + " '" + clientId + "'";
+}
+
+inline FetchSpec fetchSpecOf(const Credentials& tenant, SystemTime /*now*/) {
+    FetchSpec spec;
+    spec.body = std::string(kClientCredentialsForm);
+    if (!tenant.scope.empty()) spec.body += "&scope=" + formEncode(tenant.scope);
+    if (tenant.tokenUrl.empty()) {
+        const auto serverUrl = normalizeServerUrl(tenant.serverUrl);
+        if (!serverUrl) throw Error(Errc::MissingServerUrl, "serverUrl is not an absolute http(s) URL with a host");
+        spec.url = mcaTokenUrl(*serverUrl, tenant.appId);
+        spec.authorization = basicAuthorization(tenant.clientId, tenant.secret);
+    } else {
+        if (!normalizeServerUrl(tenant.tokenUrl)) {
+            throw Error(Errc::MissingServerUrl, "tokenUrl is not an absolute http(s) URL with a host");
+        }
+        spec.url = std::string(tokenUrlField(tenant.tokenUrl));
+        spec.authorization = oauthBasicAuthorization(tenant.clientId, tenant.secret);
+    }
+    spec.redactions.emplace_back(tenant.secret);
+    spec.redactions.push_back(spec.authorization);
+    spec.label = tenantLabel(tenant.appId, "clientId", tenant.clientId);
+    spec.identity = identityCopy(tenant);
+    spec.sealingSecret = sealingSecretOf(tenant);
+    return spec;
+}
+
+// --- The certificate flow ----------------------------------------------------------------------
+
+inline void requireCredentials(const CertificateCredentials& tenant, const char* /*origin*/ = "") {
+    if (tenant.appId.empty()) throw Error(Errc::MissingAppId, "appId is missing");
+    if (trimWhitespace(tenant.certificatePem).empty()) throw Error(Errc::MissingPem, "certificatePem is missing");
+    if (trimWhitespace(tenant.privateKeyPem).empty()) throw Error(Errc::MissingPem, "privateKeyPem is missing");
+    if (trimWhitespace(tenant.serverUrl).empty()) {
+        throw Error(Errc::MissingServerUrl, "serverUrl is missing (the Node SDK's imfServiceUrl)");
+    }
+}
+
+inline FetchSpec fetchSpecOf(const CertificateCredentials& tenant, SystemTime now) {
+    const auto serverUrl = normalizeServerUrl(tenant.serverUrl);
+    if (!serverUrl) throw Error(Errc::MissingServerUrl, "serverUrl is not an absolute http(s) URL with a host");
+    const ClientCertificate certificate(tenant.certificatePem, tenant.privateKeyPem);
+    FetchSpec spec;
+    spec.url = mcaTokenUrl(*serverUrl, tenant.appId);
+    spec.body = std::string(kClientCredentialsForm) + "&client_id=" + formEncode(certificate.commonName());
+    spec.authorization = SecretString("IMFCert " + certificate.signedAssertion(now));
+    spec.redactions.push_back(spec.authorization);
+    spec.label = tenantLabel(tenant.appId, "certificate CN", certificate.commonName());
+    spec.identity = identityCopy(tenant);
+    spec.sealingSecret = sealingSecretOf(tenant);
+    return spec;
+}
+
+}  // namespace mca::detail
