@@ -143,11 +143,16 @@ class TokenCache {
                      std::exception_ptr& failure, std::string* refused = nullptr) {
         Shard& shard = shardOf(key);
         std::unique_lock lock(shard.mutex);
-        auto& slot = shard.entries[key];
-        if (!slot) {
-            slot = std::make_unique<Entry>(now);
+        auto slot = shard.entries.try_emplace(key).first;
+        if (!slot->second) {
+            try {
+                slot->second = std::make_unique<Entry>(now);
+            } catch (...) {  // never leave an empty slot behind for the hit path to find
+                shard.entries.erase(slot);
+                throw;
+            }
         }
-        Entry& entry = *slot;
+        Entry& entry = *slot->second;
         entry.touch(now);
         if (entry.token && now < entry.schedule.staleAt) {
             header = *entry.token;
