@@ -394,9 +394,8 @@ struct AuthClient::Impl {
     void complete(const FetchPtr& fetch, detail::HttpReply* reply, std::exception_ptr error) {
         const std::string& target = fetch->spec.url;
         if (!error && reply->status != 200) {
-            // Redact before describing: describing truncates, and a secret cut in two would survive.
-            for (const auto& secret : fetch->spec.redactions) detail::redact(reply->body, secret.view());
-            const std::string description = detail::describeErrorBody(reply->body);
+            // Redacts the secrets in every form the body may carry them, before and after decoding.
+            const std::string description = detail::describeErrorBody(reply->body, fetch->spec.redactions);
             error = std::make_exception_ptr(Error(Errc::TokenGenerate,
                                                   "token request to " + target + " failed with HTTP " +
                                                       std::to_string(reply->status) + ": " + description,
