@@ -16,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mca {
@@ -30,8 +31,17 @@ class RedisTokenStore final : public TokenStore {
   public:
     /// @brief redis://[[user]:password@]host[:port][/db][?timeout=ms]. Throws std::invalid_argument
     /// only for a malformed URL: an unreachable server is not an error here (the store degrades).
-    static std::shared_ptr<RedisTokenStore> connect(const std::string& url) {
-        return std::shared_ptr<RedisTokenStore>(new RedisTokenStore(detail::parseRedisUrl(url)));
+    /// A URL with a user and an empty password (`redis://user:@host`) authenticates as that user
+    /// with the empty password (an ACL user without one); with neither, no AUTH is sent.
+    /// @param fleetKey a secret shared by the fleet's instances (empty: none), returned by
+    /// fleetKey(): it keys the names tokens are filed under and the sealing of their values, so
+    /// that a reader of Redis cannot test guesses of a tenant's secret offline. Every instance
+    /// of a fleet must use the same one. It is wiped when the store is destroyed.
+    static std::shared_ptr<RedisTokenStore> connect(const std::string& url, std::string fleetKey = {}) {
+        auto store = std::shared_ptr<RedisTokenStore>(new RedisTokenStore(detail::parseRedisUrl(url)));
+        store->fleetKey_.buffer().assign(fleetKey);
+        detail::wipeString(fleetKey);
+        return store;
     }
 
     std::optional<std::string> get(const std::string& name) override {
@@ -56,10 +66,25 @@ class RedisTokenStore final : public TokenStore {
 
     void releaseLease(const std::string& name, const std::string& holder) override {
         // Delete only our own lease: it may have expired and been taken by another instance.
-        static const std::string kCompareAndDelete =
-            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
         command({"EVAL", kCompareAndDelete, "1", name, holder});
     }
+
+    bool renewLease(const std::string& name, const std::string& holder, std::chrono::milliseconds ttl) override {
+        // Extend only our own lease, atomically: between a GET and a PEXPIRE it could lapse and
+        // be taken by another instance, whose lease we would then extend.
+        static constexpr std::string_view kCompareAndExpire =
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) "
+            "else return 0 end";
+        const auto reply = command(
+            {"EVAL", kCompareAndExpire, "1", name, holder, std::to_string(std::max<long long>(1, ttl.count()))});
+        return reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+    }
+
+    void removeIfEqual(const std::string& name, const std::string& value) override {
+        command({"EVAL", kCompareAndDelete, "1", name, value});
+    }
+
+    std::string fleetKey() const override { return std::string(fleetKey_.view()); }
 
     /// @brief Whether the circuit breaker currently keeps the store out of use (for diagnostics).
     bool breakerOpen() const {
@@ -81,8 +106,13 @@ class RedisTokenStore final : public TokenStore {
         return timeval{static_cast<time_t>(micros / 1000000), static_cast<suseconds_t>(micros % 1000000)};
     }
 
+    /// Deletes KEYS[1] only if it holds ARGV[1]: a lease given back, a token retired.
+    static constexpr std::string_view kCompareAndDelete =
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
     // Runs one command; nullptr when Redis is unreachable, too slow, or answered an error.
-    ReplyPtr command(const std::vector<std::string>& arguments) {
+    // Arguments are views: a password is never copied into a temporary string.
+    ReplyPtr command(const std::vector<std::string_view>& arguments) {
         std::lock_guard lock(mutex_);
         if (std::chrono::steady_clock::now() < retryAt_) return nullptr;  // breaker open
         if (!context_ && !connectLocked()) return failedLocked();
@@ -98,7 +128,7 @@ class RedisTokenStore final : public TokenStore {
     }
 
     // Binary-safe: values are sealed bytes.
-    static ReplyPtr run(redisContext* context, const std::vector<std::string>& arguments) {
+    static ReplyPtr run(redisContext* context, const std::vector<std::string_view>& arguments) {
         std::vector<const char*> pointers;
         std::vector<std::size_t> sizes;
         for (const auto& argument : arguments) {
@@ -112,18 +142,20 @@ class RedisTokenStore final : public TokenStore {
     bool connectLocked() {
         ContextPtr context(redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, timeoutValue()));
         if (!context || context->err != 0 || redisSetTimeout(context.get(), timeoutValue()) != REDIS_OK) return false;
-        const auto ok = [&](std::vector<std::string> arguments) {
+        // Views of the endpoint's strings: the AUTH password is not copied (hiredis's own
+        // command buffer still holds it until its next command).
+        const auto ok = [&](const std::vector<std::string_view>& arguments) {
             const ReplyPtr reply = run(context.get(), arguments);
-            const bool accepted = reply && reply->type != REDIS_REPLY_ERROR;
-            for (auto& argument : arguments) detail::wipeString(argument);  // AUTH carries the password
-            return accepted;
+            return reply && reply->type != REDIS_REPLY_ERROR;
         };
-        if (!endpoint_.password.empty()) {
-            const bool authenticated = endpoint_.user.empty() ? ok({"AUTH", endpoint_.password.view()})
-                                                              : ok({"AUTH", endpoint_.user, endpoint_.password.view()});
-            if (!authenticated) return false;
+        // A named user is authenticated even with an empty password (an ACL user without one).
+        if (!endpoint_.user.empty()) {
+            if (!ok({"AUTH", endpoint_.user, endpoint_.password.view()})) return false;
+        } else if (!endpoint_.password.empty()) {
+            if (!ok({"AUTH", endpoint_.password.view()})) return false;
         }
-        if (endpoint_.database != 0 && !ok({"SELECT", std::to_string(endpoint_.database)})) return false;
+        const std::string database = std::to_string(endpoint_.database);
+        if (endpoint_.database != 0 && !ok({"SELECT", database})) return false;
         context_ = std::move(context);
         return true;
     }
@@ -140,6 +172,7 @@ class RedisTokenStore final : public TokenStore {
     static constexpr int kFailuresToOpen = 3;
 
     const detail::RedisEndpoint endpoint_;
+    detail::SecretString fleetKey_;  // set once by connect()
     mutable std::mutex mutex_;
     ContextPtr context_;
     int failures_ = 0;

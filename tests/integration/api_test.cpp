@@ -175,7 +175,9 @@ TEST(Logging, ReportsFetchesRetriesAndFailuresWithoutSecrets) {
     };
     EXPECT_TRUE(has(LogLevel::Debug, "fetching the token for appId"));
     EXPECT_TRUE(has(LogLevel::Debug, "retrying in"));
-    EXPECT_TRUE(has(LogLevel::Info, "fetched, valid for 3600 s"));
+    // expires_in is 3600 and the JWT's exp its whole-second iat + 3600: the earlier end, counted
+    // from the reply's arrival some way into that second, leaves 3599 s (3598 across a second).
+    EXPECT_TRUE(has(LogLevel::Info, "fetched, valid for 359"));
     EXPECT_TRUE(has(LogLevel::Error, "HTTP 401"));
     for (const auto& [level, message] : lines) {
         EXPECT_EQ(message.find(kSecret), std::string::npos) << message;

@@ -10,6 +10,7 @@
 #include "support/loopback_proxy.hpp"
 
 #include <cstdlib>
+#include <optional>
 
 namespace mca::test {
 namespace {
@@ -133,6 +134,61 @@ TEST(OAuthFlow, AnAppIdBindingInVcapFillsTheTokenUrl) {
     AuthClient client;
     ::unsetenv("VCAP_SERVICES");
     EXPECT_EQ(decodeJwtPayload(accessTokenOf(client.getAuthorizationHeader().get()))["aud"], "tenant-x");
+}
+
+/// Sets an environment variable for a scope and restores what was there before.
+class ScopedEnvironment {
+  public:
+    ScopedEnvironment(const char* name, const std::string& value) : name_(name) {
+        if (const char* previous = std::getenv(name)) previous_ = previous;
+        ::setenv(name, value.c_str(), 1);
+    }
+    ~ScopedEnvironment() {
+        if (previous_) {
+            ::setenv(name_, previous_->c_str(), 1);
+        } else {
+            ::unsetenv(name_);
+        }
+    }
+    ScopedEnvironment(const ScopedEnvironment&) = delete;
+    ScopedEnvironment& operator=(const ScopedEnvironment&) = delete;
+
+  private:
+    const char* name_;
+    std::optional<std::string> previous_;
+};
+
+// Explicit options win as a whole: an AppID binding's oauthServerUrl must not become the token
+// URL of explicitly given MCA credentials, which would post their secret to that other server.
+TEST(DefaultCredentials, ExplicitOptionsAreNeverSentToAServerNamedInVcap) {
+    ServerFixture explicitServer;
+    OAuthFixture otherServer;
+    const ScopedEnvironment services("VCAP_SERVICES",
+                                     R"({"AppID": [{"credentials": {"tenantId": "tenant-x", "clientId": "app:client",
+            "secret": "p@ss word", "oauthServerUrl": ")" +
+                                         otherServer.server.oauthServerUrl("tenant-x") + R"("}}]})");
+    const ScopedEnvironment application("VCAP_APPLICATION", R"({"application_id": "guid-from-application"})");
+    AuthClient client(optionsFor(explicitServer.credentials()));
+    EXPECT_NO_THROW(client.getAuthorizationHeader().get());
+    EXPECT_EQ(explicitServer.server.tokenRequests(), 1u);
+    EXPECT_EQ(otherServer.server.tokenRequests(), 0u);
+    EXPECT_TRUE(otherServer.server.requests().empty());
+}
+
+// A partly given set of credentials is not completed from the environment either: the missing
+// part is reported, and the environment's server gets nothing.
+TEST(DefaultCredentials, PartialExplicitOptionsAreNotCompletedFromVcap) {
+    OAuthFixture otherServer;
+    const ScopedEnvironment services("VCAP_SERVICES",
+                                     R"({"AppID": [{"credentials": {"tenantId": "tenant-x", "clientId": "app:client",
+            "secret": "p@ss word", "oauthServerUrl": ")" +
+                                         otherServer.server.oauthServerUrl("tenant-x") + R"("}}]})");
+    Options options;
+    options.clientId = "explicit-client";
+    options.secret = "explicit-secret";
+    AuthClient client(options);
+    EXPECT_EQ(errorOf(client.getAuthorizationHeader()).code(), Errc::MissingAppId);
+    EXPECT_TRUE(otherServer.server.requests().empty());
 }
 
 TEST(Proxy, TheProxyOptionRoutesTokenRequests) {

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 namespace mca::detail {
 namespace {
 
@@ -41,6 +44,67 @@ TEST(Sealing, StoreNamesAreStableDigests) {
     EXPECT_EQ(stableDigestHex({"x"}).size(), 64u);
 }
 
+/// What storeNameDigest must compute: the digest (SHA-256, or HMAC-SHA256 under `key`) of
+/// each field's 8-byte little-endian length followed by its bytes, in hex.
+std::string expectedDigest(std::string_view key, const std::vector<std::string>& fields) {
+    std::string input;
+    for (const auto& field : fields) {
+        for (int i = 0; i < 8; ++i) input += static_cast<char>(static_cast<std::uint64_t>(field.size()) >> (8 * i));
+        input += field;
+    }
+    unsigned char digest[32];
+    unsigned int length = 0;
+    if (key.empty()) {
+        EVP_Digest(input.data(), input.size(), digest, &length, EVP_sha256(), nullptr);
+    } else {
+        HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+             reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest, &length);
+    }
+    std::string hex;
+    for (unsigned int i = 0; i < length; ++i) {
+        hex += "0123456789abcdef"[digest[i] >> 4];
+        hex += "0123456789abcdef"[digest[i] & 15];
+    }
+    return hex;
+}
+
+TEST(Sealing, StoreNamesAreKeyedByTheFleetKeyWhenThereIsOne) {
+    EXPECT_EQ(storeNameDigest("", {"secret-flow", "https://x", "app", "s3cret"}),
+              expectedDigest("", {"secret-flow", "https://x", "app", "s3cret"}));
+    EXPECT_EQ(storeNameDigest("", {"a", "bc"}), stableDigestHex({"a", "bc"}));  // as before fleet keys
+    EXPECT_EQ(storeNameDigest("fleet-key", {"secret-flow", "https://x", "app", "s3cret"}),
+              expectedDigest("fleet-key", {"secret-flow", "https://x", "app", "s3cret"}));
+    EXPECT_NE(storeNameDigest("fleet-key", {"a", "bc"}), storeNameDigest("", {"a", "bc"}));
+    EXPECT_NE(storeNameDigest("fleet-key", {"a", "bc"}), storeNameDigest("other-key", {"a", "bc"}));
+    EXPECT_NE(storeNameDigest("fleet-key", {"a", "bc"}), storeNameDigest("fleet-key", {"ab", "c"}));
+    EXPECT_EQ(storeNameDigest("fleet-key", {}).size(), 64u);
+}
+
+TEST(Sealing, TheFleetKeyIsMixedIntoTheSealingKey) {
+    const TokenSeal withKey("tenant-secret", "mca-oauth:v1:token:abc", "fleet-key");
+    const std::string sealed = withKey.seal(kToken);
+    EXPECT_TRUE(withKey.open(sealed));
+    EXPECT_TRUE(TokenSeal("tenant-secret", "mca-oauth:v1:token:abc", "fleet-key").open(sealed));
+    EXPECT_FALSE(TokenSeal("tenant-secret", "mca-oauth:v1:token:abc").open(sealed));  // the secret alone: nothing
+    EXPECT_FALSE(TokenSeal("tenant-secret", "mca-oauth:v1:token:abc", "other-key").open(sealed));
+    EXPECT_FALSE(withKey.open(TokenSeal("tenant-secret", "mca-oauth:v1:token:abc").seal(kToken)));
+}
+
+TEST(Sealing, CarriesWhenTheTokenWasIssuedAndOpensValuesWithoutIt) {
+    const TokenSeal seal("tenant-secret", "mca-oauth:v1:token:abc");
+    SharedToken token = kToken;
+    token.issuedAt = kToken.expiresAt - std::chrono::hours(1);
+    const auto opened = seal.open(seal.seal(token));
+    ASSERT_TRUE(opened);
+    EXPECT_EQ(opened->issuedAt, token.issuedAt);
+    EXPECT_EQ(opened->expiresAt, token.expiresAt);
+    // A value sealed without it (as every value was before): issuedAt is unknown.
+    const auto older = seal.open(seal.seal(kToken));
+    ASSERT_TRUE(older);
+    EXPECT_FALSE(older->issuedAt);
+    EXPECT_EQ(older->header, kToken.header);
+}
+
 TEST(RedisUrl, ParsesEveryPart) {
     const auto full = parseRedisUrl("redis://fleet:p%40ss%3Aword@cache.internal:6380/3?timeout=50");
     EXPECT_EQ(full.host, "cache.internal");
@@ -57,6 +121,9 @@ TEST(RedisUrl, ParsesEveryPart) {
     EXPECT_EQ(passwordOnly.user, "");
     EXPECT_EQ(passwordOnly.password.view(), "secret");
     EXPECT_EQ(parseRedisUrl("redis://[::1]:6390").host, "::1");
+    const auto userWithoutPassword = parseRedisUrl("redis://fleet:@localhost");  // AUTH fleet ""
+    EXPECT_EQ(userWithoutPassword.user, "fleet");
+    EXPECT_TRUE(userWithoutPassword.password.empty());
 }
 
 TEST(RedisUrl, RefusesMalformedUrlsWithoutQuotingThePassword) {

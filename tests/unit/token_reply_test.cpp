@@ -13,9 +13,11 @@ TEST(TokenReply, ParsesTheMcaReply) {
     EXPECT_FALSE(reply.jwtExp);
 }
 
-TEST(TokenReply, DecodesTheJwtOnlyWithoutExpiresIn) {
+TEST(TokenReply, ReadsBothExpiresInAndTheJwtExp) {
     const std::string jwt = fakeJwt(R"({"exp":1900000000})");
-    EXPECT_FALSE(parseTokenReply(R"({"access_token":")" + jwt + R"(","expires_in":60})").jwtExp);
+    const auto reply = parseTokenReply(R"({"access_token":")" + jwt + R"(","expires_in":60})");
+    EXPECT_EQ(reply.expiresIn, Seconds(60));
+    EXPECT_EQ(reply.jwtExp, 1900000000);
 }
 
 TEST(TokenReply, ReadsExpFromAJwtAccessToken) {
@@ -72,18 +74,51 @@ TEST(TokenReply, LifetimeFromExpiresInOrJwtExpCorrectedByDate) {
     reply.expiresIn.reset();
     reply.jwtExp = 1'700'000'000 + 600;
     EXPECT_EQ(tokenLifetime(reply, std::nullopt, local), Seconds(600));
-    // The local clock runs 5 minutes ahead of the server: the server's Date keeps the lifetime right.
+    // The local clock runs 5 minutes ahead of the server: the server's Date keeps the lifetime
+    // right, to the second it names; the server's time may be anywhere in that second, so the
+    // lifetime counts from its end.
     const SystemTime serverDate = local - std::chrono::minutes(5);
-    EXPECT_EQ(tokenLifetime(reply, serverDate, local), Seconds(900));
+    EXPECT_EQ(tokenLifetime(reply, serverDate, local), Seconds(899));
 
-    reply.expiresIn = Seconds(3600);  // both known: expires_in wins, as the protocol says
-    EXPECT_EQ(tokenLifetime(reply, std::nullopt, local), Seconds(3600));
     reply.expiresIn.reset();
 
     reply.jwtExp = 1'600'000'000;  // exp in the past
     EXPECT_EQ(tokenLifetime(reply, std::nullopt, local), Seconds(0));
 
     EXPECT_EQ(tokenLifetime(TokenReply{}, std::nullopt, local), std::nullopt);
+}
+
+TEST(TokenReply, WithBothExpiresInAndJwtExpTheEarlierEndWins) {
+    const SystemTime local = std::chrono::system_clock::from_time_t(1'700'000'000);
+    TokenReply reply;
+    reply.expiresIn = Seconds(3600);
+    reply.jwtExp = 1'700'000'000 + 600;
+    EXPECT_EQ(tokenLifetime(reply, std::nullopt, local), Seconds(600));  // the JWT ends first
+    EXPECT_EQ(tokenLifetime(reply, local, local), Seconds(600));
+    reply.expiresIn = Seconds(60);
+    EXPECT_EQ(tokenLifetime(reply, std::nullopt, local), Seconds(60));  // expires_in ends first
+    reply.expiresIn = Seconds(0);
+    EXPECT_EQ(tokenLifetime(reply, std::nullopt, local), Seconds(0));
+    reply.expiresIn = Seconds(3600);
+    reply.jwtExp = 1'600'000'000;  // the JWT has expired already
+    EXPECT_EQ(tokenLifetime(reply, std::nullopt, local), Seconds(0));
+}
+
+// 3-second tokens: `exp` is whole seconds (iat + 3) while the reply arrives some way into the
+// second; counting expires_in from the moment of receipt would outlive the JWT.
+TEST(TokenReply, ShortTokensAreNotKeptPastTheirWholeSecondExp) {
+    const SystemTime issued = std::chrono::system_clock::from_time_t(1'700'000'000);
+    const SystemTime received = issued + std::chrono::milliseconds(900);
+    TokenReply reply;
+    reply.expiresIn = Seconds(3);
+    reply.jwtExp = 1'700'000'000 + 3;
+    // The Date header says 1'700'000'000 (whole seconds); the local clock agrees and is finer.
+    EXPECT_EQ(tokenLifetime(reply, issued, received), Seconds(2));
+    EXPECT_EQ(tokenLifetime(reply, std::nullopt, received), Seconds(2));
+    // Without expires_in too.
+    reply.expiresIn.reset();
+    EXPECT_EQ(tokenLifetime(reply, issued, received), Seconds(2));
+    EXPECT_EQ(tokenLifetime(reply, std::nullopt, received), Seconds(2));
 }
 
 TEST(TokenReply, JwtExpIgnoresMalformedTokens) {
@@ -111,22 +146,22 @@ TEST(TokenReply, ParsesHttpDatesAndRetryAfter) {
 }
 
 TEST(TokenReply, DescribesOAuthErrorsAndShortensOtherBodies) {
-    EXPECT_EQ(describeErrorBody(R"({"error":"invalid_client","error_description":"bad secret"})"),
+    EXPECT_EQ(describeErrorBody(R"({"error":"invalid_client","error_description":"bad secret"})", {}),
               "invalid_client: bad secret");
-    EXPECT_EQ(describeErrorBody(R"({"error":"invalid_grant"})"), "invalid_grant");
-    EXPECT_EQ(describeErrorBody("  "), "empty body");
-    EXPECT_EQ(describeErrorBody("Service\r\nUnavailable"), "body \"Service??Unavailable\"");
+    EXPECT_EQ(describeErrorBody(R"({"error":"invalid_grant"})", {}), "invalid_grant");
+    EXPECT_EQ(describeErrorBody("  ", {}), "empty body");
+    EXPECT_EQ(describeErrorBody("Service\r\nUnavailable", {}), "body \"Service??Unavailable\"");
     const std::string longBody(5000, 'x');
-    EXPECT_LT(describeErrorBody(longBody).size(), 220u);
+    EXPECT_LT(describeErrorBody(longBody, {}).size(), 220u);
 }
 
 TEST(TokenReply, ErrorDescriptionsNeverCarryTokenLikeStrings) {
     const std::string jwt = fakeJwt(R"({"exp":1900000000,"aud":"app"})");
-    EXPECT_EQ(describeErrorBody(R"({"error":"invalid_token","error_description":"token )" + jwt + R"( expired"})"),
+    EXPECT_EQ(describeErrorBody(R"({"error":"invalid_token","error_description":"token )" + jwt + R"( expired"})", {}),
               "invalid_token: token <redacted> expired");
-    EXPECT_EQ(describeErrorBody("Basic YmFja2VuZC1jbGllbnQ6czNjcjN0LVZhbHVlLXRoYXQtbXVzdA== rejected"),
+    EXPECT_EQ(describeErrorBody("Basic YmFja2VuZC1jbGllbnQ6czNjcjN0LVZhbHVlLXRoYXQtbXVzdA== rejected", {}),
               "body \"Basic <redacted> rejected\"");
-    EXPECT_EQ(describeErrorBody("upstream timeout (request 5f2c1a)"), "body \"upstream timeout (request 5f2c1a)\"");
+    EXPECT_EQ(describeErrorBody("upstream timeout (request 5f2c1a)", {}), "body \"upstream timeout (request 5f2c1a)\"");
     EXPECT_EQ(redactTokenLikeRuns(std::string(31, 'a') + " " + std::string(32, 'b')),
               std::string(31, 'a') + " <redacted>");
 }

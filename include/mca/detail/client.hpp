@@ -120,23 +120,22 @@ struct AuthClient::Impl {
         return self == engine.threadId() || (fleet && self == fleet->threadId());
     }
 
+    /// The default credentials: the explicit options as a whole, or else one binding of the
+    /// environment (see detail::defaultCredentials).
     static std::shared_ptr<const detail::TenantRecord> resolveDefaults(const Options& options) {
-        detail::VcapCredentials vcap = detail::parseVcap(std::getenv("VCAP_SERVICES"), std::getenv("VCAP_APPLICATION"));
-        const auto pick = [](const std::string& given, const std::string& fromVcap) {
-            return given.empty() ? fromVcap : given;
-        };
-        Credentials defaults;
-        defaults.appId = pick(options.appId, vcap.appId);
-        defaults.clientId = pick(options.clientId, vcap.clientId);
-        defaults.secret = pick(options.secret, vcap.secret);
-        defaults.serverUrl = pick(options.serverUrl, vcap.serverUrl);
-        defaults.tokenUrl = pick(options.tokenUrl, vcap.oauthServerUrl.empty() ? "" : vcap.oauthServerUrl + "/token");
-        defaults.scope = options.scope;
-        detail::wipeString(vcap.secret);
-        const std::string origin = std::string(" (not in Options, nor in VCAP_SERVICES / VCAP_APPLICATION") +
-                                   (vcap.problem.empty() ? "" : ": " + vcap.problem) + ")";
-        auto record = detail::resolveTenant(defaults, origin.c_str());
-        detail::wipeString(defaults.secret);
+        Credentials given{options.appId,     options.clientId, options.secret,
+                          options.serverUrl, options.tokenUrl, options.scope};
+        const bool explicitly = detail::hasExplicitCredentials(given);
+        std::string problem;
+        Credentials resolved =
+            detail::defaultCredentials(given, std::getenv("VCAP_SERVICES"), std::getenv("VCAP_APPLICATION"), problem);
+        detail::wipeString(given.secret);
+        const std::string origin =
+            explicitly ? std::string(" (Options give credentials, so they are used as given, without VCAP_SERVICES)")
+                       : " (not in Options, nor in VCAP_SERVICES / VCAP_APPLICATION" +
+                             (problem.empty() ? std::string() : ": " + problem) + ")";
+        auto record = detail::resolveTenant(resolved, origin.c_str());
+        detail::wipeString(resolved.secret);
         return record;
     }
 

@@ -84,12 +84,13 @@ enum class Escaping {
     Form,         // application/x-www-form-urlencoded (HTML's rules): space is '+'
 };
 
-/// Percent-encodes `text` for a URL path segment or a form value.
-inline std::string percentEncode(std::string_view text, Escaping escaping = Escaping::PathSegment) {
+/// Appends the percent-encoding of `text` (for a URL path segment or a form value) to `out`,
+/// reserving the worst case (3 bytes a byte) first: a secret encoded into wiped storage is
+/// never regrown, so no copy of it is left in freed memory.
+inline void appendPercentEncoded(std::string& out, std::string_view text, Escaping escaping = Escaping::PathSegment) {
     static constexpr char hex[] = "0123456789ABCDEF";
     const bool form = escaping == Escaping::Form;
-    std::string out;
-    out.reserve(text.size());
+    out.reserve(out.size() + 3 * text.size());
     for (const char c : text) {
         const auto byte = static_cast<unsigned char>(c);
         const bool alphanumeric =
@@ -104,6 +105,12 @@ inline std::string percentEncode(std::string_view text, Escaping escaping = Esca
             out += hex[byte & 15];
         }
     }
+}
+
+/// Percent-encodes `text` for a URL path segment or a form value.
+inline std::string percentEncode(std::string_view text, Escaping escaping = Escaping::PathSegment) {
+    std::string out;
+    appendPercentEncoded(out, text, escaping);
     return out;
 }
 

@@ -17,6 +17,7 @@
 #include "flows.hpp"
 #include "http_engine.hpp"
 #include "log.hpp"
+#include "redaction.hpp"
 #include "retry_policy.hpp"
 #include "token_cache.hpp"
 #include "token_reply.hpp"

@@ -237,7 +237,9 @@ class Fleet {
             false);
     }
 
-    TokenSeal seal(const StorePlace& place) const { return TokenSeal(place.sealingSecret.view(), place.tokenName); }
+    TokenSeal seal(const StorePlace& place) const {
+        return TokenSeal(place.sealingSecret.view(), place.tokenName, fleetKey_);
+    }
 
     /// A published token lives in the store until it turns stale, measured from its reply.
     std::chrono::milliseconds timeToLive(const SharedToken& token) const {

@@ -10,6 +10,8 @@
 #include "../version.hpp"
 #include "handles.hpp"
 #include "retry_policy.hpp"
+#include "proxy_url.hpp"
+#include "redaction.hpp"
 #include "secret.hpp"
 #include "token_reply.hpp"
 
@@ -127,7 +129,14 @@ class HttpEngine {
     using SecretSlistPtr = std::unique_ptr<curl_slist, SlistWiper>;
 
     struct Transfer {
-        Transfer(HttpRequest r, HttpCompletion d) : request(std::move(r)), done(std::move(d)) {}
+        Transfer(HttpRequest r, HttpCompletion d)
+            : request(std::move(r)), done(std::move(d)), proxy(splitProxyUrl(request.proxy)) {
+            // The proxy's password goes to libcurl on its own; libcurl's error text may still
+            // quote it (decoded or as written), so it is redacted like the tenant's secret.
+            for (auto& secret : proxy.redactions) request.redactions.push_back(std::move(secret));
+            proxy.redactions.clear();
+            wipeString(request.proxy);
+        }
 
         void fail(const Error& error) { finish(nullptr, std::make_exception_ptr(error)); }
         void finish(HttpReply* finalReply, std::exception_ptr error) {
@@ -138,12 +147,13 @@ class HttpEngine {
             }
         }
         std::string redacted(std::string text) const {
-            for (const auto& secret : request.redactions) redact(text, secret.view());
+            redactAll(text, request.redactions);
             return text;
         }
 
         HttpRequest request;
         HttpCompletion done;
+        ProxySetting proxy;  // request.proxy without its credentials, and the credentials
         unsigned attempt = 0;
         // Per attempt:
         CurlEasyPtr easy;
@@ -204,11 +214,15 @@ class HttpEngine {
             return;
         }
         curl_slist* headers = nullptr;
-        for (const std::string& header : {"Authorization: " + transfer.request.authorization.view(),
-                                          "Content-Type: " + transfer.request.contentType,
-                                          std::string("Accept: application/json"), std::string("Expect:")}) {
-            curl_slist* appended = curl_slist_append(headers, header.c_str());
-            OPENSSL_cleanse(const_cast<char*>(header.data()), header.size());
+        // The Authorization line is built in storage that wipes itself; libcurl copies each line.
+        SecretString authorizationLine;
+        constexpr std::string_view kAuthorization = "Authorization: ";
+        authorizationLine.buffer().reserve(kAuthorization.size() + transfer.request.authorization.view().size());
+        authorizationLine.buffer().append(kAuthorization).append(transfer.request.authorization.view());
+        const std::string contentTypeLine = "Content-Type: " + transfer.request.contentType;
+        for (const char* header :
+             {authorizationLine.view().c_str(), contentTypeLine.c_str(), "Accept: application/json", "Expect:"}) {
+            curl_slist* appended = curl_slist_append(headers, header);
             if (appended == nullptr) {
                 const SecretSlistPtr partial(headers);
                 transfer.fail(Error(Errc::Network, "out of memory building the request"));
@@ -231,8 +245,12 @@ class HttpEngine {
         if (!transfer.request.caInfo.empty()) {
             curl_easy_setopt(easy, CURLOPT_CAINFO, transfer.request.caInfo.c_str());
         }
-        if (!transfer.request.proxy.empty()) {
-            curl_easy_setopt(easy, CURLOPT_PROXY, transfer.request.proxy.c_str());
+        if (!transfer.proxy.url.empty()) {
+            curl_easy_setopt(easy, CURLOPT_PROXY, transfer.proxy.url.c_str());
+            if (transfer.proxy.hasCredentials) {
+                curl_easy_setopt(easy, CURLOPT_PROXYUSERNAME, transfer.proxy.user.view().c_str());
+                curl_easy_setopt(easy, CURLOPT_PROXYPASSWORD, transfer.proxy.password.view().c_str());
+            }
         }
         curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(remaining.count()));

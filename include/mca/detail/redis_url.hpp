@@ -17,15 +17,17 @@ namespace mca::detail {
 struct RedisEndpoint {
     std::string host;
     int port = 6379;
-    std::string user;       // empty: AUTH with the password alone (or no AUTH)
-    SecretString password;  // empty: no AUTH
+    std::string user;       // empty: AUTH with the password alone (or no AUTH when it is empty too)
+    SecretString password;  // may be empty for a named user (an ACL user without a password)
     int database = 0;
     std::chrono::milliseconds timeout{20};  // per command, and per connection attempt
 };
 
-/// Decodes %XX escapes (user and password may hold ':' or '@'); throws on a malformed escape.
-inline std::string percentDecode(std::string_view text) {
-    std::string out;
+/// Appends `text` with its %XX escapes decoded (user and password may hold ':' or '@') to
+/// `out`, reserved up front so that a password decoded into wiped storage is never regrown and
+/// copied; throws on a malformed escape.
+inline void appendPercentDecodedStrict(std::string& out, std::string_view text) {
+    out.reserve(out.size() + text.size());
     for (std::size_t i = 0; i < text.size(); ++i) {
         if (text[i] != '%') {
             out += text[i];
@@ -43,6 +45,11 @@ inline std::string percentDecode(std::string_view text) {
         out += static_cast<char>(high * 16 + low);
         i += 2;
     }
+}
+
+inline std::string percentDecode(std::string_view text) {
+    std::string out;
+    appendPercentDecodedStrict(out, text);
     return out;
 }
 
@@ -80,7 +87,7 @@ inline RedisEndpoint parseRedisUrl(std::string_view url) {
             const auto colon = credentials.find(':');
             if (colon == std::string_view::npos) throw std::invalid_argument("credentials need user:password");
             endpoint.user = percentDecode(credentials.substr(0, colon));
-            endpoint.password.buffer() = percentDecode(credentials.substr(colon + 1));
+            appendPercentDecodedStrict(endpoint.password.buffer(), credentials.substr(colon + 1));
             rest = rest.substr(at + 1);
         }
         std::string_view host = rest;

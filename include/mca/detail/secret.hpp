@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace mca::detail {
 
@@ -32,7 +33,9 @@ class SecretString {
     SecretString() = default;
     explicit SecretString(std::string_view value) : value_(value) {}
     SecretString(const SecretString& other) : value_(other.value_) {}
-    SecretString(SecretString&& other) noexcept : value_(other.value_) { other.wipe(); }
+    /// Takes the other's storage (no allocation, hence noexcept). A short string lives in the
+    /// string object itself and is copied by the move: the source's buffer is wiped after it.
+    SecretString(SecretString&& other) noexcept : value_(std::move(other.value_)) { other.wipe(); }
     SecretString& operator=(SecretString other) noexcept {
         wipe();
         value_.swap(other.value_);

@@ -1,12 +1,13 @@
 #pragma once
 
-// Parsers for what the token server sends back: the JSON token reply, the JWT `exp` claim,
-// OAuth error replies, and the Date / Retry-After headers. All input here is untrusted.
+// Parsers for what the token server sends back: the JSON token reply, the JWT `exp` claim, and
+// the Date / Retry-After headers. All input here is untrusted: JSON is read field by field
+// (json_fields.hpp), never into a document. Error replies are described in redaction.hpp.
 
 #include "encoding.hpp"
+#include "json_fields.hpp"
 
 #include <curl/curl.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -54,26 +55,23 @@ inline std::optional<std::int64_t> jwtExpiry(std::string_view token) {
     if (secondDot == std::string_view::npos) return std::nullopt;
     const auto payload = base64UrlDecode(token.substr(firstDot + 1, secondDot - firstDot - 1));
     if (!payload) return std::nullopt;
-    const auto claims = nlohmann::json::parse(*payload, nullptr, /*allow_exceptions=*/false);
-    if (!claims.is_object()) return std::nullopt;
-    const auto exp = claims.find("exp");
-    if (exp == claims.end() || !exp->is_number()) return std::nullopt;
-    const double value = exp->get<double>();
+    JsonField exp;
+    if (readJsonFields(*payload, {{"exp", &exp}}) != JsonShape::Object) return std::nullopt;
+    if (exp.kind != JsonField::Kind::Number) return std::nullopt;
+    const double value = exp.number;
     if (!std::isfinite(value) || value < 0 || value > 1e15) return std::nullopt;
     return static_cast<std::int64_t>(value);
 }
 
 /// `expires_in` as a number of seconds: a JSON number or a numeric string; nullopt when absent.
 /// Throws InvalidReply for a negative, non-numeric or otherwise unusable value.
-inline std::optional<Seconds> parseExpiresIn(const nlohmann::json& reply) {
-    const auto field = reply.find("expires_in");
-    if (field == reply.end() || field->is_null()) return std::nullopt;
+inline std::optional<Seconds> parseExpiresIn(const JsonField& field) {
+    if (field.kind == JsonField::Kind::Absent || field.kind == JsonField::Kind::Null) return std::nullopt;
     double value = 0;
-    if (field->is_number()) {
-        value = field->get<double>();
-    } else if (field->is_string()) {
-        const auto& text = field->get_ref<const std::string&>();
-        const std::string_view digits = trimWhitespace(text);
+    if (field.kind == JsonField::Kind::Number) {
+        value = field.number;
+    } else if (field.kind == JsonField::Kind::String) {
+        const std::string_view digits = trimWhitespace(field.text);
         if (digits.empty() || digits.size() > 18 ||
             !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
             throw InvalidReply("token reply has a non-numeric expires_in");
@@ -88,44 +86,63 @@ inline std::optional<Seconds> parseExpiresIn(const nlohmann::json& reply) {
     return Seconds(static_cast<std::int64_t>(std::min(value, double(kMaxTokenLifetime.count()))));
 }
 
-/// Parses a 200 reply body. Throws InvalidReply; messages never quote the token.
+/// Parses a 200 reply body. Throws InvalidReply; messages never quote the token. Only
+/// `access_token` and `expires_in` are kept while reading, so memory stays a small multiple of
+/// the body whatever else it holds.
 inline TokenReply parseTokenReply(std::string_view body) {
-    const auto reply = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (reply.is_discarded()) {
-        throw InvalidReply("token reply is not JSON");
+    JsonField token, expiresIn;
+    switch (readJsonFields(body, {{"access_token", &token}, {"expires_in", &expiresIn}})) {
+        case JsonShape::Invalid:
+            throw InvalidReply("token reply is not JSON");
+        case JsonShape::TooDeep:
+            throw InvalidReply("token reply nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+        case JsonShape::NotObject:
+            throw InvalidReply("token reply is not a JSON object");
+        case JsonShape::Object:
+            break;
     }
-    if (!reply.is_object()) {
-        throw InvalidReply("token reply is not a JSON object");
-    }
-    const auto token = reply.find("access_token");
-    if (token == reply.end()) {
+    if (token.kind == JsonField::Kind::Absent) {
         throw InvalidReply("token reply has no access_token");
     }
-    if (!token->is_string()) {
+    if (token.kind != JsonField::Kind::String) {
         throw InvalidReply("token reply's access_token is not a string");
     }
     TokenReply result;
-    result.accessToken = token->get<std::string>();
+    result.accessToken = std::move(token.text);
     if (result.accessToken.empty()) {
         throw InvalidReply("token reply's access_token is empty");
     }
     if (!isHeaderSafeToken(result.accessToken)) {
         throw InvalidReply("token reply's access_token holds control, space or non-ASCII bytes");
     }
-    result.expiresIn = parseExpiresIn(reply);
-    if (!result.expiresIn) result.jwtExp = jwtExpiry(result.accessToken);  // decoded only when needed
+    result.expiresIn = parseExpiresIn(expiresIn);
+    result.jwtExp = jwtExpiry(result.accessToken);  // both are kept: the earlier end wins
     return result;
 }
 
-/// How long the token stays valid from the moment its reply was received: `expires_in` when
-/// given, otherwise the JWT `exp` measured against the server's `Date` (so a skewed local clock
-/// does not matter). nullopt = unknown.
+/// How long the token stays valid from the moment its reply was received (`localNow`): the
+/// earlier of `expires_in` and the JWT `exp`, when both are known. `exp` is measured against
+/// the server's time: its `Date` header, so that a skewed local clock does not matter. A Date
+/// names a whole second: when the local clock falls within it, the local clock gives the
+/// fraction; otherwise the server's time is taken as the end of that second. Without a Date,
+/// the local clock. Whole seconds, rounded down: a token is never kept past its `exp`.
+/// nullopt = unknown.
 inline std::optional<Seconds> tokenLifetime(const TokenReply& reply, std::optional<SystemTime> serverDate,
                                             SystemTime localNow) {
+    std::optional<Seconds> fromExp;
+    if (reply.jwtExp) {
+        SystemTime serverNow = localNow;
+        if (serverDate && (localNow < *serverDate || localNow >= *serverDate + Seconds(1))) {
+            serverNow = *serverDate + Seconds(1);
+        }
+        // In milliseconds: exp is at most 1e15 s, which nanoseconds would overflow.
+        using Millis = std::chrono::milliseconds;
+        const Millis left = Millis(*reply.jwtExp * 1000) - std::chrono::floor<Millis>(serverNow.time_since_epoch());
+        fromExp = std::chrono::floor<Seconds>(std::clamp<Millis>(left, Millis(0), kMaxTokenLifetime));
+    }
+    if (reply.expiresIn && fromExp) return std::min(*reply.expiresIn, *fromExp);
     if (reply.expiresIn) return reply.expiresIn;
-    if (!reply.jwtExp) return std::nullopt;
-    const auto issuedAt = std::chrono::duration_cast<Seconds>((serverDate ? *serverDate : localNow).time_since_epoch());
-    return std::clamp(Seconds{*reply.jwtExp - issuedAt.count()}, Seconds{0}, kMaxTokenLifetime);
+    return fromExp;
 }
 
 /// An HTTP date (IMF-fixdate, RFC 850 or asctime), parsed by libcurl; nullopt when unreadable.
@@ -153,86 +170,4 @@ inline std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view
     return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(*date - now));
 }
 
-/// Replaces every occurrence of `secret` in `text` (no-op for an empty secret). The search
-/// resumes after each replacement, so a secret that matches the replacement cannot loop.
-inline void redact(std::string& text, std::string_view secret) {
-    constexpr std::string_view kReplacement = "***";
-    if (secret.empty()) return;
-    for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at + kReplacement.size())) {
-        text.replace(at, secret.size(), kReplacement);
-    }
-}
-
-/// Replaces every run of 32 or more characters that could be a token or a credential (base64,
-/// base64url or JWT alphabet) with "<redacted>": an error body may echo what the client sent or
-/// a token it once received, and neither belongs in a message or a log line.
-inline std::string redactTokenLikeRuns(std::string_view text) {
-    constexpr std::size_t kLongestShown = 31;
-    const auto tokenChar = [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-               c == '.' || c == '~' || c == '+' || c == '/' || c == '=';
-    };
-    std::string out;
-    std::size_t at = 0;
-    while (at < text.size()) {
-        std::size_t end = at;
-        while (end < text.size() && tokenChar(text[end])) ++end;
-        if (end == at) {
-            out += text[at++];
-            continue;
-        }
-        if (end - at > kLongestShown) {
-            out += "<redacted>";
-        } else {
-            out.append(text.substr(at, end - at));
-        }
-        at = end;
-    }
-    return out;
-}
-
-/// A short, printable description of an error reply for messages: the OAuth `error` and
-/// `error_description` when the body is an OAuth error, otherwise the start of the body with
-/// anything unprintable replaced; token-like runs are redacted. The caller also redacts the
-/// secret, which may be short.
-inline std::string describeErrorBody(std::string_view body) {
-    constexpr std::size_t kMaxShown = 200;
-    const auto printable = [&](std::string_view text) {
-        std::string out;
-        for (const char c : text.substr(0, kMaxShown)) {
-            const auto byte = static_cast<unsigned char>(c);
-            out += (byte >= 0x20 && byte < 0x7F) ? c : '?';
-        }
-        if (text.size() > kMaxShown) out += "...";
-        return out;
-    };
-    const auto reply = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (reply.is_object()) {
-        const auto error = reply.find("error");
-        if (error != reply.end() && error->is_string()) {
-            std::string text = printable(error->get_ref<const std::string&>());
-            const auto description = reply.find("error_description");
-            if (description != reply.end() && description->is_string()) {
-                text += ": " + printable(description->get_ref<const std::string&>());
-            }
-            return redactTokenLikeRuns(text);
-        }
-    }
-    if (trimWhitespace(body).empty()) return "empty body";
-    return "body \"" + redactTokenLikeRuns(printable(trimWhitespace(body))) + "\"";
-}
-
-// TEMPORARY until the redaction change lands.
-}  // namespace mca::detail
-#include <vector>
-#include "secret.hpp"
-namespace mca::detail {
-inline void redactAll(std::string& text, const std::vector<SecretString>& secrets) {
-    for (const auto& secret : secrets) redact(text, secret.view());
-}
-inline std::string describeErrorBody(std::string_view body, const std::vector<SecretString>& secrets) {
-    std::string copy(body);
-    redactAll(copy, secrets);
-    return describeErrorBody(copy);
-}
 }  // namespace mca::detail

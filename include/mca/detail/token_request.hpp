@@ -55,11 +55,17 @@ inline SecretString basicAuthorization(std::string_view clientId, std::string_vi
 /// application/x-www-form-urlencoded encoding of one value.
 inline std::string formEncode(std::string_view text) { return percentEncode(text, Escaping::Form); }
 
+/// formEncode for a secret: encoded straight into wiped storage reserved for the worst case.
+inline SecretString formEncodeSecret(std::string_view secret) {
+    SecretString encoded;
+    appendPercentEncoded(encoded.buffer(), secret, Escaping::Form);
+    return encoded;
+}
+
 /// Basic credentials as RFC 6749 §2.3.1 asks of OAuth clients: id and secret form-encoded, then
 /// joined by ':' and base64-encoded (so an id or secret holding ':' stays unambiguous).
 inline SecretString oauthBasicAuthorization(std::string_view clientId, std::string_view secret) {
-    SecretString encodedSecret;
-    encodedSecret.buffer() = formEncode(secret);
+    const SecretString encodedSecret = formEncodeSecret(secret);
     const std::string encodedId = formEncode(clientId);
     return basicAuthorization(encodedId, encodedSecret.view());
 }
