@@ -110,9 +110,8 @@ TEST(AllocationFailure, NeverStrandsAKeyOrItsCallers) {
         const bool injectedAlready = failAllocationAfter < 0;
         if (!injectedAlready) {
             try {
-                client.getAuthorizationHeader(tenant, [&](std::string, std::exception_ptr error) {
-                    handled.set_value(error == nullptr);
-                });
+                client.getAuthorizationHeader(
+                    tenant, [&](std::string, std::exception_ptr error) { handled.set_value(error == nullptr); });
             } catch (const std::bad_alloc&) {
                 handled.set_value(false);
             }

@@ -21,7 +21,7 @@ using namespace std::chrono_literals;
 class MemoryStore final : public TokenStore {
   public:
     std::chrono::milliseconds callCost{0};
-    std::atomic<bool> throwing{false};        // every method throws
+    std::atomic<bool> throwing{false};          // every method throws
     std::atomic<bool> leaseHeldForever{false};  // tryLease always answers HeldElsewhere
     std::atomic<int> calls{0};
 
@@ -80,9 +80,8 @@ struct LogLines {
     }
     std::size_t count(std::string_view text) {
         std::lock_guard lock(mutex);
-        return static_cast<std::size_t>(std::count_if(lines.begin(), lines.end(), [&](const std::string& line) {
-            return line.find(text) != std::string::npos;
-        }));
+        return static_cast<std::size_t>(std::count_if(
+            lines.begin(), lines.end(), [&](const std::string& line) { return line.find(text) != std::string::npos; }));
     }
     std::mutex mutex;
     std::vector<std::string> lines;
@@ -117,7 +116,8 @@ TEST(Lifecycle, AHandlerMayDestroyItsOwnClient) {
 
 TEST(Lifecycle, AnyTimeoutIsAcceptedAndHugeOnesAreClamped) {
     ServerFixture fixture;
-    for (const auto timeout : {std::chrono::milliseconds::max(), std::chrono::milliseconds(std::chrono::hours(24 * 365))}) {
+    for (const auto timeout :
+         {std::chrono::milliseconds::max(), std::chrono::milliseconds(std::chrono::hours(24 * 365))}) {
         Options options = optionsFor(fixture.credentials());
         options.timeout = timeout;
         AuthClient client(options);

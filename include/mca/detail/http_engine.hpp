@@ -9,9 +9,9 @@
 #include "../error.hpp"
 #include "../version.hpp"
 #include "handles.hpp"
-#include "retry_policy.hpp"
 #include "proxy_url.hpp"
 #include "redaction.hpp"
+#include "retry_policy.hpp"
 #include "secret.hpp"
 #include "token_reply.hpp"
 

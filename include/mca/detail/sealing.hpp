@@ -193,4 +193,3 @@ class TokenSeal {
 };
 
 }  // namespace mca::detail
-
