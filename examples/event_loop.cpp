@@ -1,7 +1,7 @@
 // For event-loop back ends (Asio, libuv, drogon...): the callback API never blocks a thread.
 // The handler runs inline on a cache hit and on the client's engine thread otherwise, so it only
-// hands the result back to the loop. Also shows invalidate() after a 401 from the protected
-// service, and forwarding an incoming request's token downstream.
+// hands the result back to the loop. Also shows a tenant handle for hot paths, invalidate()
+// after a 401 from the protected service, and forwarding an incoming request's token downstream.
 
 #include <mca/auth_client.hpp>
 
@@ -53,10 +53,15 @@ int main() {
     });
     loop.runOne();
 
-    // The protected service answered 401: its token was revoked early. Drop it; the next call
-    // fetches a new one.
-    mca::Credentials tenant{"appId", "clientId", "secret", "https://imf-authserver.ng.bluemix.net/imf-authserver"};
-    client.invalidate(tenant);
+    // Hot paths resolve a tenant once: each call is then one lookup and one copy, however large
+    // the credentials (a certificate and its key, say).
+    const mca::Tenant tenant = client.tenant(
+        mca::Credentials{"appId", "clientId", "secret", "https://imf-authserver.ng.bluemix.net/imf-authserver"});
+
+    // The protected service answered 401 to a header: its token was revoked early. Retire exactly
+    // that token; a hundred requests refused with it cause one new fetch, not a hundred.
+    const std::string refusedHeader = "Bearer revoked.token.value";
+    client.invalidate(tenant, refusedHeader);
 
     // Forward the caller's own token downstream, only if it is a well-formed Bearer header.
     if (const auto forwarded = mca::forwardableAuthorization("Bearer eyJhbGciOi.eyJleHAiOjF9.c2ln")) {

@@ -17,6 +17,7 @@
 
 #include "bench_support.hpp"
 #include "plain_curl.hpp"
+#include "test_certificates.hpp"
 
 #include <benchmark/benchmark.h>
 
@@ -145,6 +146,24 @@ class HitFloor {
     std::unordered_map<std::string, std::string> headers_;
 };
 
+/// What a user writes by hand instead of a token cache: one struct holding the header and its
+/// expiry behind a mutex; lock, check, copy out.
+class HandWrittenCache {
+  public:
+    explicit HandWrittenCache(std::string header) : header_(std::move(header)), expiresAt_(SteadyClock::now() + 1h) {}
+
+    std::string header() {
+        const std::lock_guard lock(mutex_);
+        if (SteadyClock::now() >= expiresAt_) return {};
+        return header_;
+    }
+
+  private:
+    std::mutex mutex_;
+    std::string header_;
+    SteadyClock::time_point expiresAt_;
+};
+
 /// Keeps what the console reporter shows: per benchmark, the median (or, with one repetition,
 /// the only) time per call.
 class ResultCollector : public benchmark::ConsoleReporter {
@@ -260,6 +279,69 @@ std::vector<Row> cacheHits(test::McaTestServer& server, const Scale& scale) {
         {"(info) cache hit, 1 thread, getAuthorizationHeader(tenant).get()", fixed(perTenantNs, 0) + " ns",
          fixed(floorNs, 0) + " ns", fixed(perTenantNs / floorNs, 2) + "x", "-", Verdict::Informative},
     };
+}
+
+/// The hot path with a tenant handle: the handler form's hit for the secret and the certificate
+/// flows, against the hand-written cache, in one Google Benchmark run.
+std::vector<Row> tenantHandleHits(test::McaTestServer& server, const Scale& scale) {
+    const Credentials secretTenant = registerTenants(server, "handle", 1).front();
+    const test::PemPair pems = test::makeClientCertificate("handle-certificate-client");
+    server.addCertificateClient("handle-certificate-app", pems.certificatePem);
+    const CertificateCredentials certificateTenant{"handle-certificate-app", pems.certificatePem, pems.privateKeyPem,
+                                                   server.baseUrl()};
+    AuthClient client;
+    const Tenant secretHandle = client.tenant(secretTenant);
+    const Tenant certificateHandle = client.tenant(certificateTenant);
+    HandWrittenCache handWritten(client.getAuthorizationHeader(secretHandle).get());
+    client.getAuthorizationHeader(certificateHandle).get();
+
+    const auto registerCall = [&](const char* name, auto call) {
+        benchmark::RegisterBenchmark(name,
+                                     [call](benchmark::State& state) {
+                                         for (auto _ : state) {
+                                             std::string value = call();
+                                             benchmark::DoNotOptimize(value.data());
+                                         }
+                                     })
+            ->MinTime(scale.hitMinSeconds)
+            ->Repetitions(scale.hitRepetitions)
+            ->ReportAggregatesOnly(true);
+    };
+    const auto viaHandler = [&client](const Tenant& handle) {
+        std::string header;
+        client.getAuthorizationHeader(handle,
+                                      [&header](std::string value, std::exception_ptr) { header = std::move(value); });
+        return header;
+    };
+    registerCall("handle/hand-written", [&] { return handWritten.header(); });
+    registerCall("handle/secret", [&] { return viaHandler(secretHandle); });
+    registerCall("handle/certificate", [&] { return viaHandler(certificateHandle); });
+    registerCall("handle/certificate by credentials", [&] {
+        std::string header;
+        client.getAuthorizationHeader(certificateTenant,
+                                      [&header](std::string value, std::exception_ptr) { header = std::move(value); });
+        return header;
+    });
+    std::string program = "mca_oauth_bench", randomInterleaving = "--benchmark_enable_random_interleaving=true";
+    char* arguments[] = {program.data(), randomInterleaving.data()};
+    int argumentCount = 2;
+    benchmark::Initialize(&argumentCount, arguments);
+    ResultCollector results;
+    benchmark::RunSpecifiedBenchmarks(&results);
+    benchmark::ClearRegisteredBenchmarks();
+    const double floorNs = results.nanosecondsPerCall("handle/hand-written");
+    const auto row = [&](const std::string& figure, const char* name, bool withGoal) {
+        const double ns = results.nanosecondsPerCall(name);
+        return Row{figure,
+                   fixed(ns, 0) + " ns",
+                   fixed(floorNs, 0) + " ns (mutex + struct)",
+                   fixed(ns / floorNs, 2) + "x",
+                   withGoal ? "<= 1.2x hand-written" : "-",
+                   withGoal ? verdictOf(ns <= 1.2 * floorNs) : Verdict::Informative};
+    };
+    return {row("cache hit, handler form, tenant handle, secret flow", "handle/secret", true),
+            row("cache hit, handler form, tenant handle, certificate flow", "handle/certificate", true),
+            row("(info) cache hit, handler form, certificate credentials", "handle/certificate by credentials", false)};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -595,6 +677,8 @@ int runAllFigures(const Scale& scale) {
 
     announce("cache hits (Google Benchmark)");
     append(cacheHits(*server, scale));
+    announce("cache hits with a tenant handle (Google Benchmark)");
+    append(tenantHandleHits(*server, scale));
     announce("cold fetches, sequential");
     const ColdFetch cold = coldFetchSequential(*server, scale);
     append(cold.rows);
