@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace mca::detail {
 namespace {
 
@@ -260,4 +262,83 @@ TEST(TokenCache, ClearHandsBackEveryWaiter) {
     EXPECT_EQ(cache.clear().size(), 3u);
 }
 
+}  // namespace mca::detail
+
+namespace mca::detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// A clock fixed at one moment on both time lines.
+class FixedClock final : public Clock {
+  public:
+    std::chrono::steady_clock::time_point steadyNow() const override { return steady; }
+    std::chrono::system_clock::time_point systemNow() const override { return system; }
+    std::chrono::steady_clock::time_point steady = std::chrono::steady_clock::time_point{} + 10h;
+    std::chrono::system_clock::time_point system = std::chrono::system_clock::now();
+};
+
+TEST(TokenSchedule, TheSkewHasAFloorOfOneSecondWhereTheLifetimeAllows) {
+    const SteadyTime t0{};
+    EXPECT_EQ(scheduleToken(t0, 3s, 0.0).staleAt, t0 + 2s);     // a tenth would be 0.3 s
+    EXPECT_EQ(scheduleToken(t0, 1s, 0.0).staleAt, t0 + 500ms);  // at most half the lifetime
+    EXPECT_EQ(scheduleToken(t0, 20s, 0.0).staleAt, t0 + 18s);   // a tenth above the floor
+}
+
+TEST(StoredToken, IsScheduledFromWhenItsReplyArrivedNotFromWhatIsLeft) {
+    FixedClock clock;
+    // A one-hour token read from the store with 31 s left: its skew is 30 s, as for the instance
+    // that fetched it, so it has 1 s left to serve and its refresh window is already open.
+    const SharedToken token{"Bearer t", clock.system + 31s, clock.system - 3569s};
+    const auto schedule = storedTokenSchedule(token, clock, 0.0);
+    EXPECT_EQ(schedule.staleAt, clock.steady + 1s);
+    EXPECT_LT(schedule.refreshAt, clock.steady);
+}
+
+TEST(StoredToken, LifetimesAreClampedLikeFetchedOnes) {
+    FixedClock clock;
+    const SharedToken forever{"Bearer t", clock.system + std::chrono::hours(24 * 3650), clock.system};
+    EXPECT_LE(storedTokenSchedule(forever, clock, 0.0).staleAt, clock.steady + kMaxTokenLifetime);
+    // Issued "in the future" by a skewed clock: counted from now.
+    const SharedToken early{"Bearer t", clock.system + 2h, clock.system + 1h};
+    EXPECT_EQ(storedTokenSchedule(early, clock, 0.0).staleAt, clock.steady + 2h - 30s);
+    // Sealed without its issue time: what is left of it is all that is known.
+    const SharedToken legacy{"Bearer t", clock.system + 100s, std::nullopt};
+    EXPECT_EQ(storedTokenSchedule(legacy, clock, 0.0).staleAt, clock.steady + 90s);
+}
+
+TEST(RetryPolicy, DefaultsAreTheDocumentedOnesAndOptionsAreClamped) {
+    const RetryPolicy defaults;
+    EXPECT_EQ(defaults.attemptBackoff(1, 1.0), 100ms);
+    EXPECT_EQ(defaults.attemptBackoff(2, 1.0), 200ms);
+    EXPECT_EQ(defaults.attemptBackoff(40, 1.0), 3200ms);
+    EXPECT_EQ(defaults.attemptBackoff(1, 0.0), 50ms);
+    EXPECT_EQ(defaults.refreshRetryDelay(1), 1s);
+    EXPECT_EQ(defaults.refreshRetryDelay(100), 64s);
+    EXPECT_TRUE(defaults.mayAttemptAgain(1000));
+    EXPECT_EQ(defaults.leaseLength(), 1s);
+    EXPECT_EQ(defaults.leaseWait(), 5s);
+    EXPECT_EQ(defaults.storeWait(), 2500ms);
+
+    RetryOptions retry;
+    retry.initialBackoff = -5ms;
+    retry.maxBackoff = 0ms;
+    retry.maxAttempts = 2;
+    FleetOptions fleet;
+    fleet.leaseLength = 0ms;
+    fleet.leaseWaitShare = std::numeric_limits<double>::quiet_NaN();
+    fleet.storeShare = 7.0;
+    const RetryPolicy custom(retry, fleet, std::chrono::milliseconds::max());
+    EXPECT_EQ(custom.timeout(), kLongestTimeout);
+    EXPECT_EQ(custom.attemptBackoff(1, 1.0), 1ms);
+    EXPECT_EQ(custom.attemptBackoff(9, 1.0), 1ms);
+    EXPECT_TRUE(custom.mayAttemptAgain(1));
+    EXPECT_FALSE(custom.mayAttemptAgain(2));
+    EXPECT_EQ(custom.leaseLength(), 30ms);
+    EXPECT_EQ(custom.leaseWait(), kLongestTimeout / 2);
+    EXPECT_EQ(custom.storeWait(), kLongestTimeout / 2);
+    EXPECT_EQ(RetryPolicy({}, {}, -1s).timeout(), 0ms);
+}
+
+}  // namespace
 }  // namespace mca::detail
