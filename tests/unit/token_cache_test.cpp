@@ -342,3 +342,33 @@ TEST(RetryPolicy, DefaultsAreTheDocumentedOnesAndOptionsAreClamped) {
 
 }  // namespace
 }  // namespace mca::detail
+
+namespace mca::detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(TokenCache, ARetiredTokenIsNeverTakenBackAndItsMemoryIsBounded) {
+    TokenCache cache(2);
+    CacheProbe probe{cache, SteadyTime{} + 1h};
+    for (int i = 0; i < 5; ++i) {
+        const auto key = keyOf("retired-" + std::to_string(i));
+        probe.fill(key, "Bearer old-" + std::to_string(i));
+        EXPECT_EQ(cache.invalidate(key, std::string_view("Bearer someone-else")), std::nullopt);  // not that token
+        EXPECT_EQ(cache.invalidate(key, std::string_view("Bearer old-" + std::to_string(i))),
+                  "Bearer old-" + std::to_string(i));
+        EXPECT_EQ(cache.invalidate(key, std::string_view("Bearer old-" + std::to_string(i))), std::nullopt);  // once
+    }
+    EXPECT_LE(cache.rememberedRetirements(), 2u);
+    // The next fetch of the last key is told which header not to bring back from the store.
+    const auto last = keyOf("retired-4");
+    std::string header, refused;
+    Waiter waiter;
+    std::exception_ptr failure;
+    EXPECT_EQ(cache.acquire(last, probe.now, header, waiter, failure, &refused), TokenCache::Acquired::Fetch);
+    EXPECT_EQ(refused, "Bearer old-4");
+    EXPECT_LE(cache.rememberedRetirements(), 1u);
+}
+
+}  // namespace
+}  // namespace mca::detail

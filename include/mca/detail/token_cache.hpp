@@ -172,6 +172,7 @@ class TokenCache {
         if (entry.fetching) {
             return Acquired::Joined;
         }
+        forgetRetiredLocked(entry);
         entry.fetching = true;  // last: nothing after it may throw
         return Acquired::Fetch;
     }
@@ -263,12 +264,20 @@ class TokenCache {
         if (refused && (!entry.token || *entry.token != *refused)) return std::nullopt;
         std::optional<std::string> retired = entry.token;
         forgetFailureLocked(entry);
-        if (!entry.fetching && !retired) {
-            eraseLocked(shard, found);
+        if (!retired) {
+            if (!entry.fetching) eraseLocked(shard, found);
             return std::nullopt;
         }
         dropTokenLocked(entry);
-        if (retired) entry.retired = *retired;
+        entry.retired = *retired;
+        // An idle entry kept only to remember what was retired has a budget of its own.
+        const bool idle = !entry.fetching && !entry.retiredOnly;
+        if (idle) {
+            entry.retiredOnly = true;
+            retiredCount_.fetch_add(1, std::memory_order_relaxed);
+        }
+        lock.unlock();
+        if (idle) evictBeyondCapacity(key, retiredCount_, [](const Entry& kept) { return kept.retiredOnly; });
         return retired;
     }
 
@@ -284,6 +293,7 @@ class TokenCache {
         }
         tokenCount_.store(0, std::memory_order_relaxed);
         failureCount_.store(0, std::memory_order_relaxed);
+        retiredCount_.store(0, std::memory_order_relaxed);
         return waiters;
     }
 
@@ -294,6 +304,9 @@ class TokenCache {
     std::uint64_t evictions() const noexcept { return evictions_.load(std::memory_order_relaxed); }
     /// Number of keys remembering a failed fetch (each bounded by the capacity too).
     std::size_t rememberedFailures() const noexcept { return failureCount_.load(std::memory_order_relaxed); }
+
+    /// Number of idle keys remembering only a retired token (bounded by the capacity too).
+    std::size_t rememberedRetirements() const noexcept { return retiredCount_.load(std::memory_order_relaxed); }
 
     /// Whether a token for `key` is held (for tests and diagnostics).
     bool contains(const CacheKey& key) const {
@@ -318,6 +331,7 @@ class TokenCache {
 
         std::optional<std::string> token;  // the ready header, "Bearer ..."
         std::string retired;               // the last header `invalidate` retired: never taken back
+        bool retiredOnly = false;          // idle, kept only for `retired` (counted in retiredCount_)
         TokenSchedule schedule{};
         std::atomic<SteadyTime::rep> lastUsed;
         bool fetching = false;         // a cold fetch or a background refresh is in flight
@@ -346,6 +360,7 @@ class TokenCache {
     void eraseLocked(Shard& shard, EntryMap::iterator at) {
         dropTokenLocked(*at->second);
         forgetFailureLocked(*at->second);
+        forgetRetiredLocked(*at->second);
         shard.entries.erase(at);
     }
 
@@ -358,6 +373,12 @@ class TokenCache {
         if (!entry.token) return;
         entry.token.reset();
         tokenCount_.fetch_sub(1, std::memory_order_relaxed);
+    }
+
+    void forgetRetiredLocked(Entry& entry) noexcept {
+        if (!entry.retiredOnly) return;
+        entry.retiredOnly = false;
+        retiredCount_.fetch_sub(1, std::memory_order_relaxed);
     }
 
     void forgetFailureLocked(Entry& entry) {
@@ -407,6 +428,7 @@ class TokenCache {
     std::array<Shard, kShardCount> shards_;
     std::atomic<std::size_t> tokenCount_{0};
     std::atomic<std::size_t> failureCount_{0};
+    std::atomic<std::size_t> retiredCount_{0};
     std::atomic<std::uint64_t> evictions_{0};
     std::mutex evictionMutex_;
 };
