@@ -78,7 +78,9 @@ struct Options {
     /// or `AppID*` binding (`tenantId`, `clientId`, `secret`, `serverUrl`; an App ID binding's
     /// `oauthServerUrl` gives `tokenUrl`), then VCAP_APPLICATION's `application_id` for the appId.
     std::string appId, clientId, secret, serverUrl;
-    std::string caInfo;                        ///< PEM CA bundle path; empty = system trust store
+    /// PEM CA bundle path for HTTPS: the only CAs trusted (it replaces the system trust store,
+    /// libcurl's compiled-in CA directory included); empty = the system trust store.
+    std::string caInfo;
     std::chrono::milliseconds timeout{10000};  ///< budget for one fetch, retries included
     std::shared_ptr<const Clock> clock;        ///< null = the real clocks
     std::string tokenUrl, scope;               ///< default credentials' token endpoint and scope (see Credentials)

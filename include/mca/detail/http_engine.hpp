@@ -255,8 +255,9 @@ class HttpEngine {
         curl_easy_setopt(easy, CURLOPT_USERAGENT, "mca-oauth/" MCA_OAUTH_VERSION_STRING);
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-        if (!transfer.request.caInfo.empty()) {
+        if (!transfer.request.caInfo.empty()) {  // exactly this bundle: not libcurl's compiled-in CA path too
             curl_easy_setopt(easy, CURLOPT_CAINFO, transfer.request.caInfo.c_str());
+            curl_easy_setopt(easy, CURLOPT_CAPATH, nullptr);
         }
         if (!transfer.request.proxy.empty()) {
             curl_easy_setopt(easy, CURLOPT_PROXY, transfer.request.proxy.c_str());
