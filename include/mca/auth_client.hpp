@@ -91,6 +91,10 @@ struct Options {
     /// A token cache shared by the instances of a fleet (e.g. `mca::RedisTokenStore`), consulted
     /// on a local miss before the auth server; null = process-local only.
     std::shared_ptr<TokenStore> sharedStore;
+    /// Allow plain `http://` token endpoints on hosts other than loopback (127.0.0.0/8, ::1,
+    /// localhost), where the secret would travel in clear. Off: such a request fails at once with
+    /// `Errc::MissingServerUrl` and nothing is sent.
+    bool allowInsecureHttp = false;
 };
 
 /// @brief Counters since the client was created, and its state now.

@@ -1,13 +1,15 @@
 // The engine under conditions a token server and a network can create, against the loopback
-// server: a resolver that never answers.
+// server: a resolver that never answers, plain http off loopback.
 
 #include "integration/hanging_resolver.hpp"
+#include "support/loopback_proxy.hpp"
 #include "test_support.hpp"
 
 #include <mca/detail/http_engine.hpp>
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <future>
 #include <iostream>
 #include <memory>
@@ -73,6 +75,63 @@ TEST(Resolver, AHangingLookupCostsOnlyItsOwnFetchAndNeverTheDestructor) {
     EXPECT_LT(destructorMs, 3000) << "the destructor waited for the resolver";
     ASSERT_EQ(stuck.wait_for(0s), std::future_status::ready);
     EXPECT_EQ(errorOf(std::move(stuck)).code(), Errc::Shutdown);
+}
+
+// --- Plain http off loopback ---
+
+TEST(Engine, LoopbackHostsAreRecognised) {
+    for (const char* host :
+         {"127.0.0.1", "127.255.0.9", "localhost", "LocalHost", "localhost.", "[::1]", "[::ffff:127.0.0.1]"}) {
+        EXPECT_TRUE(detail::isLoopbackHost(host)) << host;
+    }
+    for (const char* host : {"10.255.255.1", "128.0.0.1", "127.0.0.1.nip.io", "localhost.example.com",
+                             "example.invalid", "[::2]", "[::ffff:10.0.0.1]", "127.0.0", ""}) {
+        EXPECT_FALSE(detail::isLoopbackHost(host)) << host;
+    }
+    EXPECT_FALSE(detail::cleartextRefusal("http://127.1:8080/token", false));  // libcurl normalises it
+    EXPECT_FALSE(detail::cleartextRefusal("http://[::1]:8080/token", false));
+    EXPECT_FALSE(detail::cleartextRefusal("https://auth.example.com/token", false));
+    EXPECT_TRUE(detail::cleartextRefusal("HTTP://auth.example.com/token", false));
+    EXPECT_FALSE(detail::cleartextRefusal("http://auth.example.com/token", true));
+}
+
+TEST(Engine, PlainHttpOffLoopbackFailsAtOnceAndSendsNothingUnlessAllowed) {
+    ::unsetenv("no_proxy");
+    ::unsetenv("NO_PROXY");
+    LoopbackProxy proxy;  // every request the client sends goes through it, whatever the host
+    Options options;
+    options.proxy = proxy.url();
+    options.timeout = 5s;
+    Credentials remote{kAppId, kClientId, kSecret, "http://10.255.255.1/imf-authserver"};
+    Credentials appId{"", kClientId, kSecret, "", "http://example.invalid/oauth/v4/tenant/token"};
+    {
+        AuthClient client(options);
+        for (const Credentials& tenant : {remote, appId}) {
+            auto future = client.getAuthorizationHeader(tenant);
+            ASSERT_EQ(future.wait_for(0s), std::future_status::ready) << "refused before any network I/O";
+            const Error error = errorOf(std::move(future));
+            EXPECT_EQ(error.code(), Errc::MissingServerUrl) << error.what();
+            EXPECT_NE(std::string(error.what()).find("allowInsecureHttp"), std::string::npos) << error.what();
+            EXPECT_EQ(std::string(error.what()).find(kSecret), std::string::npos);
+        }
+    }
+    EXPECT_TRUE(proxy.requestLines().empty()) << proxy.requestLines().front();
+
+    options.allowInsecureHttp = true;
+    AuthClient optedIn(options);
+    const Error refusedByProxy = errorOf(optedIn.getAuthorizationHeader(remote));  // it only forwards to loopback
+    EXPECT_EQ(refusedByProxy.httpStatus(), 403) << refusedByProxy.what();
+    ASSERT_EQ(proxy.requestLines().size(), 1u);
+    EXPECT_EQ(proxy.requestLines().front().rfind("POST http://10.255.255.1/imf-authserver/", 0), 0u);
+}
+
+TEST(Engine, PlainHttpToLoopbackNamesIsAllowed) {
+    ServerFixture fixture;
+    AuthClient client;
+    Credentials byName = fixture.credentials();
+    byName.serverUrl = "http://localhost:" + std::to_string(fixture.server.port()) + "/imf-authserver";
+    EXPECT_NO_THROW(client.getAuthorizationHeader(byName).get());
+    EXPECT_NO_THROW(client.getAuthorizationHeader(fixture.credentials()).get());  // http://127.0.0.1
 }
 
 }  // namespace

@@ -188,6 +188,7 @@ struct AuthClient::Impl {
         : clock(options.clock ? std::move(options.clock) : std::make_shared<detail::SystemClock>()),
           caInfo(std::move(options.caInfo)),
           proxy(std::move(options.proxy)),
+          allowInsecureHttp(options.allowInsecureHttp),
           timeout(options.timeout),
           log(std::move(options.log)),
           store(std::move(options.sharedStore)),
@@ -383,6 +384,7 @@ struct AuthClient::Impl {
         request.redactions = fetch->spec.redactions;
         request.caInfo = caInfo;
         request.proxy = proxy;
+        request.allowInsecureHttp = allowInsecureHttp;
         request.deadline = fetch->deadline;
         engine.submit(std::move(request), [this, fetch](detail::HttpReply* reply, std::exception_ptr error) {
             complete(fetch, reply, std::move(error));
@@ -517,6 +519,7 @@ struct AuthClient::Impl {
     std::shared_ptr<const Clock> clock;
     std::string caInfo;
     std::string proxy;
+    bool allowInsecureHttp;
     std::chrono::milliseconds timeout;
     LogHandler log;
     std::shared_ptr<TokenStore> store;                   // null: process-local only

@@ -29,6 +29,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -38,6 +39,52 @@ namespace mca::detail {
 
 /// Largest reply body accepted; larger ones are refused while they arrive, never buffered whole.
 inline constexpr std::size_t kMaxReplyBytes = 1024 * 1024;
+
+/// True for a host that can only be this machine: localhost, 127.0.0.0/8, ::1 and ::ffff:127.x.
+/// `host` as libcurl's URL parser returns it (IPv4 normalised, IPv6 in brackets).
+inline bool isLoopbackHost(std::string_view host) {
+    if (!host.empty() && host.back() == '.') host.remove_suffix(1);  // "localhost."
+    if (host.size() == 9 && startsWithNoCase(host, "localhost")) return true;
+    std::string_view address = host;
+    if (address.size() > 2 && address.front() == '[' && address.back() == ']') {
+        address = address.substr(1, address.size() - 2);
+        if (address == "::1") return true;
+        if (!startsWithNoCase(address, "::ffff:")) return false;
+        address.remove_prefix(7);
+    }
+    // A dotted IPv4 address whose first byte is 127 (libcurl normalises "127.1" and friends).
+    if (address.substr(0, 4) != "127.") return false;
+    int dots = 0;
+    for (const char c : address) {
+        if (c == '.') {
+            ++dots;
+        } else if (c < '0' || c > '9') {
+            return false;
+        }
+    }
+    return dots == 3;
+}
+
+/// Why `url` must not be fetched: plain http to a host other than loopback would carry the
+/// credentials in clear. nullopt when it may be fetched (https, loopback, allowed, or a URL
+/// libcurl will refuse on its own).
+inline std::optional<std::string> cleartextRefusal(const std::string& url, bool allowInsecureHttp) {
+    if (allowInsecureHttp) return std::nullopt;
+    const CurlUrlPtr parsed(curl_url());
+    if (!parsed || curl_url_set(parsed.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return std::nullopt;
+    char* scheme = nullptr;
+    char* host = nullptr;
+    std::optional<std::string> refusal;
+    if (curl_url_get(parsed.get(), CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(parsed.get(), CURLUPART_HOST, &host, 0) == CURLUE_OK && std::string_view(scheme) == "http" &&
+        !isLoopbackHost(host)) {
+        refusal = "refusing plain http to " + std::string(host) +
+                  ": the credentials would travel in clear; use https (or set Options::allowInsecureHttp)";
+    }
+    curl_free(scheme);
+    curl_free(host);
+    return refusal;
+}
 
 /// A request as the token layer builds it. `authorization` is a secret: it is wiped after use and
 /// `redactions` lists the strings that must never appear in an error message.
@@ -50,6 +97,7 @@ struct HttpRequest {
     std::string proxy;  // empty: libcurl's environment variables decide
     std::vector<SecretString> redactions;
     std::chrono::steady_clock::time_point deadline;
+    bool allowInsecureHttp = false;  // plain http to a host other than loopback (Options::allowInsecureHttp)
 };
 
 /// The final HTTP reply of a request, after retries: the body of a 200, or the last refusal.
@@ -59,8 +107,9 @@ struct HttpReply {
     std::optional<SystemTime> date;  // the reply's Date header
 };
 
-/// Called once per request on the engine thread (or inline when submitted after shutdown):
-/// either `reply` is set, or `error` holds an `mca::Error` (Network, Timeout, InvalidResponse, Shutdown).
+/// Called once per request on the engine thread (or inline when submitted after shutdown, or
+/// for a refused URL): either `reply` is set, or `error` holds an `mca::Error` (Network, Timeout,
+/// InvalidResponse, Shutdown, MissingServerUrl).
 using HttpCompletion = std::function<void(HttpReply* reply, std::exception_ptr error)>;
 
 /// A retry is scheduled only if at least this much of the budget is left for it.
@@ -114,8 +163,13 @@ class HttpEngine {
     HttpEngine(const HttpEngine&) = delete;
     HttpEngine& operator=(const HttpEngine&) = delete;
 
-    /// Queues a request; `done` runs exactly once. After stop(), it runs inline with Shutdown.
+    /// Queues a request; `done` runs exactly once. It runs inline with Shutdown after stop(), and
+    /// with MissingServerUrl for plain http off loopback (unless allowed).
     void submit(HttpRequest request, HttpCompletion done) {
+        if (auto refusal = cleartextRefusal(request.url, request.allowInsecureHttp)) {  // nothing is sent
+            Transfer(std::move(request), std::move(done)).fail(Error(Errc::MissingServerUrl, *refusal));
+            return;
+        }
         auto transfer = std::make_unique<Transfer>(std::move(request), std::move(done));
         {
             std::lock_guard lock(queueMutex_);
