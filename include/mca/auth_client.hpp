@@ -91,6 +91,9 @@ struct Options {
     /// A token cache shared by the instances of a fleet (e.g. `mca::RedisTokenStore`), consulted
     /// on a local miss before the auth server; null = process-local only.
     std::shared_ptr<TokenStore> sharedStore;
+    /// Connections open at once to one host and port (the auth server, or the proxy) at most;
+    /// further token requests wait for a free one, still within `timeout`. 0 = no limit.
+    std::size_t maxConnectionsPerHost = 64;
     /// Allow plain `http://` token endpoints on hosts other than loopback (127.0.0.0/8, ::1,
     /// localhost), where the secret would travel in clear. Off: such a request fails at once with
     /// `Errc::MissingServerUrl` and nothing is sent.

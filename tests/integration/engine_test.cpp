@@ -1,11 +1,12 @@
 // The engine under conditions a token server and a network can create, against the loopback
-// server: a resolver that never answers, plain http off loopback.
+// server: a resolver that never answers, many requests to one host, plain http off loopback.
 
 #include "integration/hanging_resolver.hpp"
 #include "support/loopback_proxy.hpp"
 #include "test_support.hpp"
 
 #include <mca/detail/http_engine.hpp>
+#include <mca/detail/token_request.hpp>
 
 #include <gtest/gtest.h>
 
@@ -13,8 +14,10 @@
 #include <future>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace mca::test {
 namespace {
@@ -24,6 +27,44 @@ using detail::HttpEngine;
 using detail::HttpReply;
 using detail::HttpRequest;
 using Clock = std::chrono::steady_clock;
+
+/// The MCA token request for `appId` on `server`, with `budget` to finish.
+HttpRequest tokenRequest(const McaTestServer& server, const std::string& appId, std::chrono::milliseconds budget) {
+    HttpRequest request;
+    request.url = detail::mcaTokenUrl(server.baseUrl() + "/", appId);
+    request.body = std::string(detail::kClientCredentialsForm);
+    request.authorization = detail::basicAuthorization(kClientId, kSecret);
+    request.redactions.emplace_back(kSecret);
+    request.deadline = Clock::now() + budget;
+    return request;
+}
+
+/// How a request ended: the reply's status, or the error.
+struct Outcome {
+    long status = 0;
+    std::optional<Error> error;
+};
+
+std::future<Outcome> submitted(HttpEngine& engine, HttpRequest request) {
+    auto promise = std::make_shared<std::promise<Outcome>>();
+    auto future = promise->get_future();
+    engine.submit(std::move(request), [promise](HttpReply* reply, std::exception_ptr error) {
+        Outcome outcome;
+        if (reply != nullptr) {
+            outcome.status = reply->status;
+        } else {
+            try {
+                std::rethrow_exception(error);
+            } catch (const Error& failure) {
+                outcome.error = failure;
+            } catch (...) {
+                outcome.error = Error(Errc::Network, "not an mca::Error");
+            }
+        }
+        promise->set_value(std::move(outcome));
+    });
+    return future;
+}
 
 long long millisecondsSince(Clock::time_point start) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
@@ -75,6 +116,61 @@ TEST(Resolver, AHangingLookupCostsOnlyItsOwnFetchAndNeverTheDestructor) {
     EXPECT_LT(destructorMs, 3000) << "the destructor waited for the resolver";
     ASSERT_EQ(stuck.wait_for(0s), std::future_status::ready);
     EXPECT_EQ(errorOf(std::move(stuck)).code(), Errc::Shutdown);
+}
+
+// --- Connections per host ---
+
+TEST(Engine, CapsConnectionsPerHostAndEveryQueuedRequestSucceeds) {
+    ServerFixture fixture;
+    fixture.server.setDelay(50ms);
+    for (int i = 0; i < 100; ++i) fixture.tenant(i);
+    HttpEngine engine(nullptr, 4);
+    std::vector<std::future<Outcome>> outcomes;
+    for (int i = 0; i < 100; ++i) {
+        outcomes.push_back(submitted(engine, tokenRequest(fixture.server, "tenant-" + std::to_string(i), 60s)));
+    }
+    for (auto& future : outcomes) {
+        const Outcome outcome = future.get();
+        EXPECT_FALSE(outcome.error) << outcome.error->what();
+        EXPECT_EQ(outcome.status, 200);
+    }
+    std::cout << "[ measured ] 100 requests, cap 4: at most " << fixture.server.peakOpenConnections()
+              << " connections open at once, " << fixture.server.connectionsAccepted() << " accepted\n";
+    EXPECT_LE(fixture.server.peakOpenConnections(), 4u);
+    EXPECT_EQ(fixture.server.tokenRequests(), 100u);
+}
+
+TEST(Engine, TheDefaultCapHoldsForAClient) {
+    ServerFixture fixture;
+    fixture.server.setDelay(100ms);
+    AuthClient client;
+    std::vector<std::future<std::string>> futures;
+    for (int i = 0; i < 3 * static_cast<int>(detail::kDefaultMaxConnectionsPerHost); ++i) {
+        futures.push_back(client.getAuthorizationHeader(fixture.tenant(i)));
+    }
+    for (auto& future : futures) EXPECT_NO_THROW(future.get());
+    EXPECT_LE(fixture.server.peakOpenConnections(), detail::kDefaultMaxConnectionsPerHost);
+}
+
+TEST(Engine, ARequestWaitingForAConnectionStillEndsAtItsDeadline) {
+    ServerFixture fixture;
+    Reply hang;
+    hang.action = Action::Hang;
+    fixture.server.pushReply(hang);  // the first request holds the only connection
+    HttpEngine engine(nullptr, 1);
+    auto holder = submitted(engine, tokenRequest(fixture.server, kAppId, 60s));
+    for (int i = 0; i < 500 && fixture.server.tokenRequests() == 0; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(fixture.server.tokenRequests(), 1u);
+
+    const auto started = Clock::now();
+    auto queued = submitted(engine, tokenRequest(fixture.server, kAppId, 1s));
+    ASSERT_EQ(queued.wait_for(20s), std::future_status::ready) << "a queued request outlived its deadline";
+    const Outcome outcome = queued.get();
+    ASSERT_TRUE(outcome.error);
+    EXPECT_EQ(outcome.error->code(), Errc::Timeout) << outcome.error->what();
+    EXPECT_GE(millisecondsSince(started), 900);  // it did wait for its budget
+    EXPECT_EQ(fixture.server.tokenRequests(), 1u);
+    EXPECT_EQ(holder.wait_for(0s), std::future_status::timeout);  // the holder still has its budget
 }
 
 // --- Plain http off loopback ---

@@ -4,8 +4,9 @@
 // request of the client runs on it concurrently, over connections the multi handle keeps alive
 // and reuses. Requests are submitted from any thread; each easy handle and every transfer is
 // owned by the engine thread alone. Retries (network errors, 5xx, 429) wait on the engine's own
-// timer queue, so no thread sleeps per request. A resolver that never answers costs only its own
-// request: libcurl leaves its thread behind (CURLOPT_QUICK_EXIT) instead of joining it on the
+// timer queue, so no thread sleeps per request. Connections per host are capped; a request waiting
+// for a free connection still ends at its deadline. A resolver that never answers costs only its
+// own request: libcurl leaves its thread behind (CURLOPT_QUICK_EXIT) instead of joining it on the
 // engine thread.
 
 #include "../error.hpp"
@@ -19,7 +20,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <functional>
@@ -39,6 +42,14 @@ namespace mca::detail {
 
 /// Largest reply body accepted; larger ones are refused while they arrive, never buffered whole.
 inline constexpr std::size_t kMaxReplyBytes = 1024 * 1024;
+
+/// Connections the engine opens at most to one host (and port); further requests to it wait
+/// for one to be free. The default of `Options::maxConnectionsPerHost`; 0 = no limit.
+inline constexpr std::size_t kDefaultMaxConnectionsPerHost = 64;
+
+/// How long after its deadline a request that libcurl has not timed out itself (one still
+/// waiting for a free connection) is ended by the engine.
+inline constexpr std::chrono::milliseconds kDeadlineGrace{20};
 
 /// True for a host that can only be this machine: localhost, 127.0.0.0/8, ::1 and ::ffff:127.x.
 /// `host` as libcurl's URL parser returns it (IPv4 normalised, IPv6 in brackets).
@@ -149,12 +160,18 @@ using RetryObserver = std::function<void(const HttpRequest& request, unsigned at
 
 class HttpEngine {
   public:
-    explicit HttpEngine(RetryObserver onRetry = nullptr) : onRetry_(std::move(onRetry)) {
+    /// @param maxConnectionsPerHost connections open at once to one host and port at most
+    /// (CURLMOPT_MAX_HOST_CONNECTIONS); 0 = no limit.
+    explicit HttpEngine(RetryObserver onRetry = nullptr,
+                        std::size_t maxConnectionsPerHost = kDefaultMaxConnectionsPerHost)
+        : onRetry_(std::move(onRetry)) {
         ensureCurlGlobalInit();
         multi_.reset(curl_multi_init());
         if (!multi_) {
             throw std::runtime_error("mca: curl_multi_init failed");
         }
+        curl_multi_setopt(multi_.get(), CURLMOPT_MAX_HOST_CONNECTIONS,
+                          static_cast<long>(std::min<std::size_t>(maxConnectionsPerHost, LONG_MAX)));
         thread_ = std::thread([this] { run(); });
     }
 
@@ -234,6 +251,7 @@ class HttpEngine {
         bool bodyTooLarge = false;
         std::optional<Error> lastFailure;  // the failure a scheduled retry is retrying
         char errorBuffer[CURL_ERROR_SIZE] = {};
+        std::multimap<std::chrono::steady_clock::time_point, Transfer*>::iterator deadlineEntry;  // while active
     };
 
     static std::size_t onBody(char* data, std::size_t size, std::size_t count, void* user) {
@@ -336,6 +354,7 @@ class HttpEngine {
             transfer.fail(Error(Errc::Network, "curl_multi_add_handle failed"));
             return;
         }
+        transfer.deadlineEntry = deadlines_.emplace(transfer.request.deadline, &transfer);
         active_.emplace(&transfer, std::move(owned));
     }
 
@@ -345,6 +364,7 @@ class HttpEngine {
         auto owned = std::move(active_.at(raw));
         active_.erase(raw);
         Transfer& transfer = *owned;
+        deadlines_.erase(transfer.deadlineEntry);
         curl_multi_remove_handle(multi_.get(), transfer.easy.get());
         curl_easy_getinfo(transfer.easy.get(), CURLINFO_RESPONSE_CODE, &transfer.reply.status);
         transfer.easy.reset();
@@ -414,7 +434,7 @@ class HttpEngine {
             for (auto& transfer : incoming) startAttempt(std::move(transfer));
             incoming.clear();
 
-            const auto now = std::chrono::steady_clock::now();
+            auto now = std::chrono::steady_clock::now();
             while (!retries_.empty() && retries_.begin()->first <= now) {
                 auto transfer = std::move(retries_.begin()->second);
                 retries_.erase(retries_.begin());
@@ -431,11 +451,26 @@ class HttpEngine {
                 finishAttempt(transfer, message->data.result);
             }
 
+            // libcurl times out what it is working on, but not a request still waiting for a free
+            // connection (CURLMOPT_MAX_HOST_CONNECTIONS): the engine ends those at their deadline.
+            now = std::chrono::steady_clock::now();
+            while (!deadlines_.empty() && deadlines_.begin()->first + kDeadlineGrace <= now) {
+                Transfer* overdue = deadlines_.begin()->second;
+                std::snprintf(overdue->errorBuffer, sizeof overdue->errorBuffer, "%s",
+                              "the fetch budget ran out (waiting for a free connection or for the server)");
+                finishAttempt(overdue, CURLE_OPERATION_TIMEDOUT);
+            }
+
             int waitMs = 1000;
             if (!retries_.empty()) {
                 const auto untilRetry = std::chrono::duration_cast<std::chrono::milliseconds>(
                     retries_.begin()->first - std::chrono::steady_clock::now());
                 waitMs = static_cast<int>(std::clamp<long long>(untilRetry.count() + 1, 0, waitMs));
+            }
+            if (!deadlines_.empty()) {
+                const auto untilOverdue = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadlines_.begin()->first + kDeadlineGrace - std::chrono::steady_clock::now());
+                waitMs = static_cast<int>(std::clamp<long long>(untilOverdue.count() + 1, 0, waitMs));
             }
             curl_multi_poll(multi_.get(), nullptr, 0, waitMs, nullptr);
         }
@@ -449,6 +484,7 @@ class HttpEngine {
             transfer->fail(shutdown);
         }
         active_.clear();
+        deadlines_.clear();
         for (auto& [when, transfer] : retries_) transfer->fail(shutdown);
         retries_.clear();
         std::vector<std::unique_ptr<Transfer>> queued;
@@ -469,6 +505,7 @@ class HttpEngine {
 
     // Engine thread only:
     std::unordered_map<Transfer*, std::unique_ptr<Transfer>> active_;
+    std::multimap<std::chrono::steady_clock::time_point, Transfer*> deadlines_;  // of the active ones
     std::multimap<std::chrono::steady_clock::time_point, std::unique_ptr<Transfer>> retries_;
 };
 
