@@ -1,8 +1,10 @@
 // The engine under conditions a token server and a network can create, against the loopback
-// server: a resolver that never answers, many requests to one host, plain http off loopback.
+// server: a resolver that never answers, many requests to one host, plain http off loopback,
+// completions that throw or stop the engine, and fork().
 
 #include "integration/hanging_resolver.hpp"
 #include "support/loopback_proxy.hpp"
+#include "test_process.hpp"
 #include "test_support.hpp"
 
 #include <mca/detail/http_engine.hpp>
@@ -10,11 +12,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <future>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -228,6 +232,132 @@ TEST(Engine, PlainHttpToLoopbackNamesIsAllowed) {
     byName.serverUrl = "http://localhost:" + std::to_string(fixture.server.port()) + "/imf-authserver";
     EXPECT_NO_THROW(client.getAuthorizationHeader(byName).get());
     EXPECT_NO_THROW(client.getAuthorizationHeader(fixture.credentials()).get());  // http://127.0.0.1
+}
+
+// --- Completions that throw or stop the engine ---
+
+TEST(Engine, ACompletionThatThrowsDoesNotEndTheProcess) {
+    ServerFixture fixture;
+    auto engine = std::make_unique<HttpEngine>();
+    std::promise<void> threw;
+    engine->submit(tokenRequest(fixture.server, kAppId, 10s), [&threw](HttpReply*, std::exception_ptr) {
+        threw.set_value();
+        throw std::runtime_error("a completion that throws");
+    });
+    ASSERT_EQ(threw.get_future().wait_for(20s), std::future_status::ready);
+    const Outcome next = submitted(*engine, tokenRequest(fixture.server, kAppId, 10s)).get();
+    EXPECT_EQ(next.status, 200);  // the engine thread is still there
+    engine->stop();
+    // After stop() completions run inline, on the caller's thread: they must not throw out of submit().
+    EXPECT_NO_THROW(
+        engine->submit(tokenRequest(fixture.server, kAppId, 10s), [](HttpReply*, std::exception_ptr) { throw 42; }));
+}
+
+TEST(Engine, DestroyedFromItsOwnCompletionWithoutJoiningItself) {
+    ServerFixture fixture;
+    Reply hang;
+    hang.action = Action::Hang;
+    fixture.server.pushReply(hang);
+    auto engine = std::make_unique<HttpEngine>();
+    auto inFlight = submitted(*engine, tokenRequest(fixture.server, kAppId, 60s));
+    for (int i = 0; i < 500 && fixture.server.tokenRequests() == 0; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(fixture.server.tokenRequests(), 1u);
+    std::promise<void> destroyed;
+    engine->submit(tokenRequest(fixture.server, kAppId, 10s), [&](HttpReply*, std::exception_ptr) {
+        engine.reset();  // ~HttpEngine on the engine thread
+        destroyed.set_value();
+    });
+    ASSERT_EQ(destroyed.get_future().wait_for(20s), std::future_status::ready);
+    // The request still in flight was completed before the destructor returned.
+    ASSERT_EQ(inFlight.wait_for(0s), std::future_status::ready);
+    const Outcome outcome = inFlight.get();
+    ASSERT_TRUE(outcome.error);
+    EXPECT_EQ(outcome.error->code(), Errc::Shutdown);
+}
+
+TEST(Engine, StoppedFromItsOwnCompletionThenDestroyedElsewhere) {
+    ServerFixture fixture;
+    HttpEngine engine;
+    std::promise<std::optional<Error>> afterStop;
+    engine.submit(tokenRequest(fixture.server, kAppId, 10s), [&](HttpReply*, std::exception_ptr) {
+        engine.stop();
+        engine.submit(tokenRequest(fixture.server, kAppId, 10s), [&](HttpReply*, std::exception_ptr error) {
+            try {
+                std::rethrow_exception(error);
+            } catch (const Error& failure) {
+                afterStop.set_value(failure);
+            } catch (...) {
+                afterStop.set_value(std::nullopt);
+            }
+        });
+    });
+    auto result = afterStop.get_future();
+    ASSERT_EQ(result.wait_for(20s), std::future_status::ready);
+    const auto error = result.get();
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->code(), Errc::Shutdown);
+}  // ~HttpEngine here, on the test's thread
+
+// --- fork() ---
+
+/// A shared store that never has anything: enough for the client to run a store thread.
+class EmptyStore final : public TokenStore {
+  public:
+    std::optional<std::string> get(const std::string&) override { return std::nullopt; }
+    void put(const std::string&, const std::string&, std::chrono::milliseconds) override {}
+    Lease tryLease(const std::string&, const std::string&, std::chrono::milliseconds) override {
+        return Lease::Unavailable;
+    }
+    void releaseLease(const std::string&, const std::string&) override {}
+};
+
+TEST(Fork, AChildsClientFailsFastWithShutdownAndIsDestroyedPromptly) {
+    ServerFixture fixture;
+    for (const bool withStore : {false, true}) {
+        SCOPED_TRACE(withStore ? "with a shared store" : "without a store");
+        Options options = optionsFor(fixture.credentials());
+        options.timeout = 30s;
+        if (withStore) options.sharedStore = std::make_shared<EmptyStore>();
+        auto client = std::make_unique<AuthClient>(options);  // parent warms nothing
+        const int status = runInChild(
+            [&client] {
+                auto future = client->getAuthorizationHeader();  // a cold key
+                if (future.wait_for(5s) != std::future_status::ready) return 2;
+                try {
+                    future.get();
+                    return 3;
+                } catch (const Error& error) {
+                    if (error.code() != Errc::Shutdown) return 4;
+                    if (std::string(error.what()).find("fork()") == std::string::npos) return 5;
+                }
+                client.reset();  // must neither join the engine thread nor close the parent's connections
+                return 0;
+            },
+            20s);
+        EXPECT_EQ(status, 0) << "2: the child's fetch hung; 3: it succeeded; 4/5: another error; -1: the child "
+                                "hung (destructor)";
+        // The parent's client is untouched.
+        EXPECT_NO_THROW(client->getAuthorizationHeader().get());
+    }
+}
+
+// (Tls.AForkedChildLeavesTheParentsTlsConnectionAlone checks that the child closes nothing.)
+TEST(Fork, AChildsEngineRefusesAtOnceAndIsDestroyedPromptly) {
+    ServerFixture fixture;
+    auto engine = std::make_unique<HttpEngine>();
+    ASSERT_EQ(submitted(*engine, tokenRequest(fixture.server, kAppId, 10s)).get().status, 200);
+    const int status = runInChild(
+        [&] {
+            auto refused = submitted(*engine, tokenRequest(fixture.server, kAppId, 10s));
+            if (refused.wait_for(0s) != std::future_status::ready) return 2;  // inline, not queued
+            const Outcome outcome = refused.get();
+            if (!outcome.error || outcome.error->code() != Errc::Shutdown) return 3;
+            engine.reset();
+            return 0;
+        },
+        20s);
+    EXPECT_EQ(status, 0) << "2: the request was queued; 3: not Shutdown; -1: the child hung";
+    EXPECT_EQ(submitted(*engine, tokenRequest(fixture.server, kAppId, 10s)).get().status, 200);  // the parent's
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // HTTPS with certificates made at test time by the openssl command: a CA, and a server
 // certificate for 127.0.0.1 and localhost that it signed, one for another name, an expired one.
-// Verification is always on: there is no option to turn it off, and caInfo is then the only
-// trust store.
+// Verification is always on: there is no option to turn it off. caInfo is then the only trust
+// store, and a fork()ed child leaves the parent's TLS connection alone.
 
 #include "test_process.hpp"
 #include "test_support.hpp"
@@ -172,6 +172,36 @@ TEST_F(Tls, CaInfoIsTheOnlyTrustStoreNotLibcurlsCaPathToo) {
     EXPECT_EQ(status, 0) << "10: the CA path is not used at all; 11: caInfo did not replace the CA path; "
                             "12: another error; -1: the child hung";
     EXPECT_EQ(fixture.server.tokenRequests(), 1u);  // only the fetch without caInfo was sent
+}
+
+// A child of fork() inherits the client's TLS connection; destroying the client there must not
+// close it (a close_notify would end the parent's connection).
+TEST_F(Tls, AForkedChildLeavesTheParentsTlsConnectionAlone) {
+    ServerFixture fixture(https());
+    Options options;
+    options.caInfo = (directory / "ca.pem").string();
+    auto client = std::make_unique<AuthClient>(options);
+    ASSERT_NO_THROW(client->getAuthorizationHeader(fixture.tenant(0)).get());
+    ASSERT_EQ(fixture.server.connectionsAccepted(), 1u);
+    const Credentials second = fixture.tenant(1);
+    const int status = runInChild(
+        [&] {
+            auto refused = client->getAuthorizationHeader(second);
+            if (refused.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return 2;
+            try {
+                refused.get();
+                return 3;
+            } catch (const Error& error) {
+                if (error.code() != Errc::Shutdown) return 4;
+            }
+            client.reset();
+            return 0;
+        },
+        std::chrono::seconds(20));
+    EXPECT_EQ(status, 0) << "2: the child's fetch hung; 3: it succeeded; 4: another error; -1: the child hung";
+    EXPECT_NO_THROW(client->getAuthorizationHeader(second).get());
+    EXPECT_EQ(fixture.server.connectionsAccepted(), 1u)
+        << "the parent had to reconnect: the child closed its connection";
 }
 
 }  // namespace

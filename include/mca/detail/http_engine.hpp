@@ -4,13 +4,15 @@
 // request of the client runs on it concurrently, over connections the multi handle keeps alive
 // and reuses. Requests are submitted from any thread; each easy handle and every transfer is
 // owned by the engine thread alone. Retries (network errors, 5xx, 429) wait on the engine's own
-// timer queue, so no thread sleeps per request. Connections per host are capped; a request waiting
-// for a free connection still ends at its deadline. A resolver that never answers costs only its
-// own request: libcurl leaves its thread behind (CURLOPT_QUICK_EXIT) instead of joining it on the
-// engine thread.
+// timer queue, so no thread sleeps per request. Connections per host are capped; a request
+// waiting for a free connection still ends at its deadline. A resolver that never answers costs
+// only its own request: libcurl leaves its thread behind (CURLOPT_QUICK_EXIT) instead of joining
+// it on the engine thread. Completions that throw are dropped; stop() from a completion and
+// every call in a fork() child are safe (see stop()).
 
 #include "../error.hpp"
 #include "../version.hpp"
+#include "fork_guard.hpp"
 #include "handles.hpp"
 #include "secret.hpp"
 #include "token_reply.hpp"
@@ -118,9 +120,9 @@ struct HttpReply {
     std::optional<SystemTime> date;  // the reply's Date header
 };
 
-/// Called once per request on the engine thread (or inline when submitted after shutdown, or
-/// for a refused URL): either `reply` is set, or `error` holds an `mca::Error` (Network, Timeout,
-/// InvalidResponse, Shutdown, MissingServerUrl).
+/// Called once per request on the engine thread (or inline when submitted after shutdown, in a
+/// fork() child, or for a refused URL): either `reply` is set, or `error` holds an `mca::Error`
+/// (Network, Timeout, InvalidResponse, Shutdown, MissingServerUrl). An exception it throws is dropped.
 using HttpCompletion = std::function<void(HttpReply* reply, std::exception_ptr error)>;
 
 /// A retry is scheduled only if at least this much of the budget is left for it.
@@ -180,9 +182,15 @@ class HttpEngine {
     HttpEngine(const HttpEngine&) = delete;
     HttpEngine& operator=(const HttpEngine&) = delete;
 
-    /// Queues a request; `done` runs exactly once. It runs inline with Shutdown after stop(), and
-    /// with MissingServerUrl for plain http off loopback (unless allowed).
+    /// Queues a request; `done` runs exactly once. It runs inline with Shutdown after stop() and
+    /// in a fork() child, and with MissingServerUrl for plain http off loopback (unless allowed).
     void submit(HttpRequest request, HttpCompletion done) {
+        if (forkGuard_.inChild()) {  // no engine thread here: fail now rather than never
+            Transfer(std::move(request), std::move(done))
+                .fail(Error(Errc::Shutdown,
+                            "this AuthClient was created before fork(); create a new AuthClient in the child"));
+            return;
+        }
         if (auto refusal = cleartextRefusal(request.url, request.allowInsecureHttp)) {  // nothing is sent
             Transfer(std::move(request), std::move(done)).fail(Error(Errc::MissingServerUrl, *refusal));
             return;
@@ -201,11 +209,27 @@ class HttpEngine {
         curl_multi_wakeup(multi_.get());
     }
 
-    /// Stops the engine thread; every unfinished request completes with Errc::Shutdown. Idempotent.
+    /// Stops the engine thread; every unfinished request completes with Errc::Shutdown before it
+    /// returns. Idempotent. Called from a completion on the engine thread itself (a client
+    /// destroyed in its own callback), it completes them there and does not join: the thread ends
+    /// when that completion returns, touching nothing of this object, which may be gone by then.
+    /// In a fork() child it lets go of the thread (it does not exist there) and of the multi
+    /// handle and transfers without cleaning them up: their connections belong to the parent, and
+    /// closing them (a TLS close_notify) would break the parent's.
     void stop() {
+        if (forkGuard_.inChild()) return letGoInChild();
+        bool wasStopping = false;
         {
             std::lock_guard lock(queueMutex_);
+            wasStopping = stopping_;
             stopping_ = true;
+        }
+        if (std::this_thread::get_id() == thread_.get_id()) {
+            if (wasStopping) return;  // the shutdown is under way already (another thread joins)
+            shutdownTransfers();
+            *leftBehind_ = true;  // run() returns as soon as this completion does
+            thread_.detach();
+            return;
         }
         if (thread_.joinable()) {
             curl_multi_wakeup(multi_.get());
@@ -228,11 +252,14 @@ class HttpEngine {
         Transfer(HttpRequest r, HttpCompletion d) : request(std::move(r)), done(std::move(d)) {}
 
         void fail(const Error& error) { finish(nullptr, std::make_exception_ptr(error)); }
-        void finish(HttpReply* finalReply, std::exception_ptr error) {
+        void finish(HttpReply* finalReply, std::exception_ptr error) noexcept {
             if (done) {
                 auto callback = std::move(done);
                 done = nullptr;
-                callback(finalReply, std::move(error));
+                try {
+                    callback(finalReply, std::move(error));
+                } catch (...) {  // the backstop: a throwing completion must not end the process
+                }
             }
         }
         std::string redacted(std::string text) const {
@@ -423,22 +450,29 @@ class HttpEngine {
         return reason + " (curl error " + std::to_string(int(code)) + ")";
     }
 
+    // Every completion may stop, or destroy, the engine from this thread (see stop()): after
+    // each call that can run one, `leftBehind` says whether this object may still be touched.
     void run() {
-        std::vector<std::unique_ptr<Transfer>> incoming;
+        bool leftBehind = false;
+        leftBehind_ = &leftBehind;
         for (;;) {
             {
                 std::lock_guard lock(queueMutex_);
                 if (stopping_) break;
-                incoming.swap(queue_);
+                incoming_.swap(queue_);
             }
-            for (auto& transfer : incoming) startAttempt(std::move(transfer));
-            incoming.clear();
+            for (auto& transfer : incoming_) {
+                startAttempt(std::move(transfer));
+                if (leftBehind) return;
+            }
+            incoming_.clear();
 
             auto now = std::chrono::steady_clock::now();
             while (!retries_.empty() && retries_.begin()->first <= now) {
                 auto transfer = std::move(retries_.begin()->second);
                 retries_.erase(retries_.begin());
                 startAttempt(std::move(transfer));
+                if (leftBehind) return;
             }
 
             int running = 0;
@@ -449,6 +483,7 @@ class HttpEngine {
                 Transfer* transfer = nullptr;
                 curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &transfer);
                 finishAttempt(transfer, message->data.result);
+                if (leftBehind) return;
             }
 
             // libcurl times out what it is working on, but not a request still waiting for a free
@@ -459,6 +494,7 @@ class HttpEngine {
                 std::snprintf(overdue->errorBuffer, sizeof overdue->errorBuffer, "%s",
                               "the fetch budget ran out (waiting for a free connection or for the server)");
                 finishAttempt(overdue, CURLE_OPERATION_TIMEDOUT);
+                if (leftBehind) return;
             }
 
             int waitMs = 1000;
@@ -477,6 +513,7 @@ class HttpEngine {
         shutdownTransfers();
     }
 
+    // Engine thread (or stop() on it): every transfer the engine knows of fails with Shutdown.
     void shutdownTransfers() {
         const Error shutdown(Errc::Shutdown, "the AuthClient was destroyed before the fetch finished");
         for (auto& [raw, transfer] : active_) {
@@ -487,6 +524,10 @@ class HttpEngine {
         deadlines_.clear();
         for (auto& [when, transfer] : retries_) transfer->fail(shutdown);
         retries_.clear();
+        for (auto& transfer : incoming_) {
+            if (transfer) transfer->fail(shutdown);  // taken from the queue, not started yet
+        }
+        incoming_.clear();
         std::vector<std::unique_ptr<Transfer>> queued;
         {
             std::lock_guard lock(queueMutex_);
@@ -495,8 +536,22 @@ class HttpEngine {
         for (auto& transfer : queued) transfer->fail(shutdown);
     }
 
+    // A fork() child: nothing here may be used (no thread runs it, a lock may be held forever)
+    // nor destroyed (easy handles and the multi handle would close the parent's connections).
+    void letGoInChild() noexcept {
+        if (!multi_) return;  // let go already
+        if (thread_.joinable()) abandonInChild(std::move(thread_));
+        abandonInChild(std::move(multi_));
+        abandonInChild(std::move(active_));
+        abandonInChild(std::move(deadlines_));
+        abandonInChild(std::move(retries_));
+        abandonInChild(std::move(incoming_));
+        abandonInChild(std::move(queue_));
+    }
+
     RetryObserver onRetry_;
     CurlMultiPtr multi_;
+    ForkGuard forkGuard_;
     std::thread thread_;
 
     std::mutex queueMutex_;  // guards queue_ and stopping_
@@ -507,6 +562,8 @@ class HttpEngine {
     std::unordered_map<Transfer*, std::unique_ptr<Transfer>> active_;
     std::multimap<std::chrono::steady_clock::time_point, Transfer*> deadlines_;  // of the active ones
     std::multimap<std::chrono::steady_clock::time_point, std::unique_ptr<Transfer>> retries_;
+    std::vector<std::unique_ptr<Transfer>> incoming_;  // taken from queue_, being started
+    bool* leftBehind_ = nullptr;                       // run()'s flag (see run())
 };
 
 }  // namespace mca::detail
