@@ -13,6 +13,18 @@
 
 namespace mca::test {
 
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool kThreadSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+inline constexpr bool kThreadSanitizer = true;
+#else
+inline constexpr bool kThreadSanitizer = false;
+#endif
+#else
+inline constexpr bool kThreadSanitizer = false;
+#endif
+
 /// What runInChild returns when the child did not exit within its bound (it was then killed).
 inline constexpr int kChildHung = -1;
 

@@ -134,6 +134,7 @@ bool mountPrivately(const std::string& replacement, const std::string& target) {
 // the machine changes), with the unrelated CA as the default bundle: without caInfo the test CA is
 // trusted through the directory, and with caInfo naming the unrelated CA it must not be.
 TEST_F(Tls, CaInfoIsTheOnlyTrustStoreNotLibcurlsCaPathToo) {
+    if (kThreadSanitizer) GTEST_SKIP() << "the child starts threads after fork(): ThreadSanitizer does not support it";
     const curl_version_info_data* curl = curl_version_info(CURLVERSION_NOW);
     if (curl->capath == nullptr) GTEST_SKIP() << "this libcurl has no compiled-in CA path";
     const fs::path caPath = directory / "capath";

@@ -200,13 +200,12 @@ class HttpEngine {
             std::lock_guard lock(queueMutex_);
             if (!stopping_) {
                 queue_.push_back(std::move(transfer));
+                // Woken under the lock: the request's completion may destroy the engine, and
+                // stop() waits for this lock, after which nothing here is touched.
+                curl_multi_wakeup(multi_.get());
             }
         }
-        if (transfer) {
-            transfer->fail(Error(Errc::Shutdown, "the AuthClient is shutting down"));
-            return;
-        }
-        curl_multi_wakeup(multi_.get());
+        if (transfer) transfer->fail(Error(Errc::Shutdown, "the AuthClient is shutting down"));
     }
 
     /// Stops the engine thread; every unfinished request completes with Errc::Shutdown before it

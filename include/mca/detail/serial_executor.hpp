@@ -32,11 +32,11 @@ class SerialExecutor {
     /// not exist there): the task is dropped.
     bool post(std::function<void()> task, Clock::time_point when = Clock::now(), bool finishing = false) {
         if (forkGuard_.inChild()) return false;
-        {
-            std::lock_guard lock(state_->mutex);
-            if (state_->stopping) return false;
-            state_->tasks.emplace(when, Task{std::move(task), finishing});
-        }
+        // Notified under the lock: the task may destroy this executor as soon as it runs, and it
+        // cannot run before the lock is released, after which nothing here is touched.
+        std::lock_guard lock(state_->mutex);
+        if (state_->stopping) return false;
+        state_->tasks.emplace(when, Task{std::move(task), finishing});
         state_->changed.notify_one();
         return true;
     }
