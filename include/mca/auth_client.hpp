@@ -80,7 +80,9 @@ struct Options {
     /// or `AppID*` binding (`tenantId`, `clientId`, `secret`, `serverUrl`; an App ID binding's
     /// `oauthServerUrl` gives `tokenUrl`), then VCAP_APPLICATION's `application_id` for the appId.
     std::string appId, clientId, secret, serverUrl;
-    std::string caInfo;  ///< PEM CA bundle path; empty = system trust store
+    /// PEM CA bundle path for HTTPS: the only CAs trusted (it replaces the system trust store,
+    /// libcurl's compiled-in CA directory included); empty = the system trust store.
+    std::string caInfo;
     /// Budget for one fetch: shared store, lease wait and retries included. Any value is accepted:
     /// negative ones count as 0, and ones above 1 hour as 1 hour.
     std::chrono::milliseconds timeout{10000};
@@ -95,6 +97,13 @@ struct Options {
     std::shared_ptr<TokenStore> sharedStore;
     RetryOptions retry;  ///< retries, fail-fast and refresh backoff (see <mca/policy.hpp>)
     FleetOptions fleet;  ///< lease length and the budget shares of the store (with `sharedStore`)
+    /// Connections open at once to one host and port (the auth server, or the proxy) at most;
+    /// further token requests wait for a free one, still within `timeout`. 0 = no limit.
+    std::size_t maxConnectionsPerHost = 64;
+    /// Allow plain `http://` token endpoints on hosts other than loopback (127.0.0.0/8, ::1,
+    /// localhost), where the secret would travel in clear. Off: such a request fails at once with
+    /// `Errc::MissingServerUrl` and nothing is sent.
+    bool allowInsecureHttp = false;
 };
 
 /// @brief Counters since the client was created, and its state now.

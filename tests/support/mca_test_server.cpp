@@ -628,6 +628,7 @@ class McaTestServer::Impl {
     }
     std::size_t connectionsAccepted() const { return connectionsAccepted_; }
     std::size_t openConnections() const { return openConnections_; }
+    std::size_t peakOpenConnections() const { return peakOpenConnections_; }
     std::vector<RecordedRequest> requests() const {
         const std::lock_guard lock(stateMutex_);
         return requests_;
@@ -691,7 +692,10 @@ class McaTestServer::Impl {
             reapFinishedConnections();
             auto& connection =
                 *connections_.emplace_back(std::make_unique<Connection>(++connectionsAccepted_, std::move(client)));
-            ++openConnections_;
+            const std::size_t open = ++openConnections_;
+            for (std::size_t peak = peakOpenConnections_; open > peak;) {
+                if (peakOpenConnections_.compare_exchange_weak(peak, open)) break;
+            }
             try {
                 connection.thread = std::thread([this, &connection] { serveConnection(connection); });
             } catch (const std::system_error&) {
@@ -1090,6 +1094,7 @@ class McaTestServer::Impl {
     std::list<std::unique_ptr<Connection>> connections_;  // used by the accept thread, then by the destructor
     std::atomic<std::size_t> connectionsAccepted_{0};
     std::atomic<std::size_t> openConnections_{0};
+    std::atomic<std::size_t> peakOpenConnections_{0};
 
     mutable std::mutex stateMutex_;                                            // guards everything below
     std::map<std::pair<std::string, std::string>, std::string> secrets_;       // (appId, clientId) -> secret
@@ -1125,6 +1130,7 @@ void McaTestServer::setFailEvery(unsigned n) { impl_->setFailEvery(n); }
 std::size_t McaTestServer::tokenRequests() const { return impl_->tokenRequests(); }
 std::size_t McaTestServer::connectionsAccepted() const { return impl_->connectionsAccepted(); }
 std::size_t McaTestServer::openConnections() const { return impl_->openConnections(); }
+std::size_t McaTestServer::peakOpenConnections() const { return impl_->peakOpenConnections(); }
 std::vector<RecordedRequest> McaTestServer::requests() const { return impl_->requests(); }
 void McaTestServer::clearRequests() { impl_->clearRequests(); }
 std::string McaTestServer::publicKeyPem() const { return impl_->publicKeyPem(); }

@@ -117,6 +117,7 @@ class McaTestServer {
     std::size_t tokenRequests() const;  // token POSTs fully read (before any fault), whatever the answer
     std::size_t connectionsAccepted() const;
     std::size_t openConnections() const;
+    std::size_t peakOpenConnections() const;  // most connections open at once since the server started
     // Every complete request received, in arrival order (token and others).
     // Malformed or oversized requests are answered 4xx and not recorded.
     std::vector<RecordedRequest> requests() const;

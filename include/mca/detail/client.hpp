@@ -94,12 +94,14 @@ struct AuthClient::Impl {
           defaults(resolveDefaults(options)),
           fleet(options.sharedStore ? std::make_unique<detail::Fleet>(std::move(options.sharedStore), policy, log)
                                     : nullptr),
-          engine(policy,
-                 [this](const detail::HttpRequest& request, unsigned attempt, std::chrono::milliseconds delay,
-                        const std::string& reason) {
-                     log(LogLevel::Debug, "attempt " + std::to_string(attempt) + " to " + request.url + " failed (" +
-                                              reason + "); retrying in " + std::to_string(delay.count()) + " ms");
-                 }),
+          engine(
+              policy,
+              [this](const detail::HttpRequest& request, unsigned attempt, std::chrono::milliseconds delay,
+                     const std::string& reason) {
+                  log(LogLevel::Debug, "attempt " + std::to_string(attempt) + " to " + request.url + " failed (" +
+                                           reason + "); retrying in " + std::to_string(delay.count()) + " ms");
+              },
+              options.maxConnectionsPerHost),
           context{*clock, policy, cache, counters, engine, fleet.get(), log, transportOf(options)} {
         detail::wipeString(options.secret);
     }
@@ -143,6 +145,7 @@ struct AuthClient::Impl {
         detail::HttpRequest transport;
         transport.caInfo = options.caInfo;
         transport.proxy = options.proxy;
+        transport.allowInsecureHttp = options.allowInsecureHttp;
         return transport;
     }
 
