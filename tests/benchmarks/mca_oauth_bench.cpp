@@ -184,6 +184,31 @@ class ResultCollector : public benchmark::ConsoleReporter {
     std::map<std::string, double> nanosecondsPerCall_;
 };
 
+/// Registers `call()` with Google Benchmark: repetitions, medians only.
+template <class Call>
+void registerMedianBenchmark(const char* name, Call call, const Scale& scale) {
+    benchmark::RegisterBenchmark(name,
+                                 [call](benchmark::State& state) {
+                                     for (auto _ : state) {
+                                         std::string value = call();
+                                         benchmark::DoNotOptimize(value.data());
+                                     }
+                                 })
+        ->MinTime(scale.hitMinSeconds)
+        ->Repetitions(scale.hitRepetitions)
+        ->ReportAggregatesOnly(true);
+}
+
+/// Runs what was registered, repetitions interleaved at random, into `results`; then forgets it.
+void runRegisteredBenchmarks(ResultCollector& results) {
+    std::string program = "mca_oauth_bench", randomInterleaving = "--benchmark_enable_random_interleaving=true";
+    char* arguments[] = {program.data(), randomInterleaving.data()};
+    int argumentCount = 2;
+    benchmark::Initialize(&argumentCount, arguments);
+    benchmark::RunSpecifiedBenchmarks(&results);
+    benchmark::ClearRegisteredBenchmarks();
+}
+
 /// Calls per second of `call(threadIndex)` made by `threads` threads at once for `duration`.
 double callsPerSecond(int threads, std::chrono::duration<double> duration,
                       const std::function<std::string(int)>& call) {
@@ -219,28 +244,14 @@ std::vector<Row> cacheHits(test::McaTestServer& server, const Scale& scale) {
     const auto libraryHit = [&](int) { return client.getAuthorizationHeader().get(); };
 
     // Latency on one thread: Google Benchmark, repetitions interleaved at random, medians.
-    const auto registerHit = [&](const char* name, auto call) {
-        benchmark::RegisterBenchmark(name,
-                                     [call](benchmark::State& state) {
-                                         for (auto _ : state) {
-                                             std::string value = call(0);
-                                             benchmark::DoNotOptimize(value.data());
-                                         }
-                                     })
-            ->MinTime(scale.hitMinSeconds)
-            ->Repetitions(scale.hitRepetitions)
-            ->ReportAggregatesOnly(true);
-    };
-    registerHit("hit/floor", floorHit);
-    registerHit("hit/mca-oauth", libraryHit);
-    registerHit("hit/mca-oauth per-tenant", [&](int) { return client.getAuthorizationHeader(tenant).get(); });
-    std::string program = "mca_oauth_bench", randomInterleaving = "--benchmark_enable_random_interleaving=true";
-    char* arguments[] = {program.data(), randomInterleaving.data()};
-    int argumentCount = 2;
-    benchmark::Initialize(&argumentCount, arguments);
+    registerMedianBenchmark(
+        "hit/floor", [&] { return floorHit(0); }, scale);
+    registerMedianBenchmark(
+        "hit/mca-oauth", [&] { return libraryHit(0); }, scale);
+    registerMedianBenchmark(
+        "hit/mca-oauth per-tenant", [&] { return client.getAuthorizationHeader(tenant).get(); }, scale);
     ResultCollector results;
-    benchmark::RunSpecifiedBenchmarks(&results);
-    benchmark::ClearRegisteredBenchmarks();
+    runRegisteredBenchmarks(results);
     const double floorNs = results.nanosecondsPerCall("hit/floor");
     const double libraryNs = results.nanosecondsPerCall("hit/mca-oauth");
     const double perTenantNs = results.nanosecondsPerCall("hit/mca-oauth per-tenant");
@@ -295,40 +306,29 @@ std::vector<Row> tenantHandleHits(test::McaTestServer& server, const Scale& scal
     HandWrittenCache handWritten(client.getAuthorizationHeader(secretHandle).get());
     client.getAuthorizationHeader(certificateHandle).get();
 
-    const auto registerCall = [&](const char* name, auto call) {
-        benchmark::RegisterBenchmark(name,
-                                     [call](benchmark::State& state) {
-                                         for (auto _ : state) {
-                                             std::string value = call();
-                                             benchmark::DoNotOptimize(value.data());
-                                         }
-                                     })
-            ->MinTime(scale.hitMinSeconds)
-            ->Repetitions(scale.hitRepetitions)
-            ->ReportAggregatesOnly(true);
-    };
     const auto viaHandler = [&client](const Tenant& handle) {
         std::string header;
         client.getAuthorizationHeader(handle,
                                       [&header](std::string value, std::exception_ptr) { header = std::move(value); });
         return header;
     };
-    registerCall("handle/hand-written", [&] { return handWritten.header(); });
-    registerCall("handle/secret", [&] { return viaHandler(secretHandle); });
-    registerCall("handle/certificate", [&] { return viaHandler(certificateHandle); });
-    registerCall("handle/certificate by credentials", [&] {
-        std::string header;
-        client.getAuthorizationHeader(certificateTenant,
-                                      [&header](std::string value, std::exception_ptr) { header = std::move(value); });
-        return header;
-    });
-    std::string program = "mca_oauth_bench", randomInterleaving = "--benchmark_enable_random_interleaving=true";
-    char* arguments[] = {program.data(), randomInterleaving.data()};
-    int argumentCount = 2;
-    benchmark::Initialize(&argumentCount, arguments);
+    registerMedianBenchmark(
+        "handle/hand-written", [&] { return handWritten.header(); }, scale);
+    registerMedianBenchmark(
+        "handle/secret", [&] { return viaHandler(secretHandle); }, scale);
+    registerMedianBenchmark(
+        "handle/certificate", [&] { return viaHandler(certificateHandle); }, scale);
+    registerMedianBenchmark(
+        "handle/certificate by credentials",
+        [&] {
+            std::string header;
+            client.getAuthorizationHeader(
+                certificateTenant, [&header](std::string value, std::exception_ptr) { header = std::move(value); });
+            return header;
+        },
+        scale);
     ResultCollector results;
-    benchmark::RunSpecifiedBenchmarks(&results);
-    benchmark::ClearRegisteredBenchmarks();
+    runRegisteredBenchmarks(results);
     const double floorNs = results.nanosecondsPerCall("handle/hand-written");
     const auto row = [&](const std::string& figure, const char* name, bool withGoal) {
         const double ns = results.nanosecondsPerCall(name);
