@@ -55,8 +55,11 @@ class FetchClaim {
     const CacheKey& key() const noexcept { return key_; }
 
     /// Caches the token (when its schedule allows) and returns the waiters to give it to.
+    /// If it throws (out of memory copying the header), nothing changed and the claim stays open.
     TokenCache::Waiters succeed(const std::string& header, std::optional<TokenSchedule> schedule, SteadyTime now) {
-        return std::exchange(cache_, nullptr)->completeWithToken(key_, header, schedule, now);
+        auto waiters = cache_->completeWithToken(key_, header, schedule, now);
+        cache_ = nullptr;
+        return waiters;
     }
 
     /// Records the failure and returns the waiters to fail with it.

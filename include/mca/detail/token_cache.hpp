@@ -77,15 +77,26 @@ class Waiter {
     explicit Waiter(std::promise<std::string> promise) : target_(std::move(promise)) {}
     explicit Waiter(Handler handler) : target_(std::move(handler)) {}
 
-    void succeed(std::string header) {
+    void succeed(std::string&& header) noexcept {
         if (auto* promise = std::get_if<std::promise<std::string>>(&target_)) {
-            promise->set_value(std::move(header));
+            promise->set_value(std::move(header));  // the result's storage exists: a move allocates nothing
         } else if (auto* handler = std::get_if<Handler>(&target_)) {
             invoke(*handler, std::move(header), nullptr);
         }
     }
 
-    void fail(std::exception_ptr error) {
+    /// Gives the waiter its own copy; if even that cannot be made, the waiter gets the error.
+    void succeed(const std::string& header) noexcept {
+        std::string copy;
+        try {
+            copy = header;
+        } catch (...) {
+            return fail(std::current_exception());
+        }
+        succeed(std::move(copy));
+    }
+
+    void fail(std::exception_ptr error) noexcept {
         if (auto* promise = std::get_if<std::promise<std::string>>(&target_)) {
             promise->set_exception(std::move(error));
         } else if (auto* handler = std::get_if<Handler>(&target_)) {
@@ -189,6 +200,8 @@ class TokenCache {
     /// store was received before `now`).
     Waiters completeWithToken(const CacheKey& key, const std::string& header, std::optional<TokenSchedule> schedule,
                               SteadyTime now) {
+        const bool storable = capacity_ > 0 && schedule && schedule->staleAt > now;
+        std::string copy = storable ? header : std::string();  // may throw: before the fetch ends
         Waiters waiters;
         bool stored = false;
         {
@@ -201,9 +214,9 @@ class TokenCache {
             entry.refreshFailures = 0;
             entry.refreshRetryAt = {};
             forgetFailureLocked(entry);
-            if (capacity_ > 0 && schedule && schedule->staleAt > now) {
+            if (storable) {
                 if (!entry.token) tokenCount_.fetch_add(1, std::memory_order_relaxed);
-                entry.token = header;
+                entry.token = std::move(copy);
                 entry.schedule = *schedule;
                 stored = true;
             } else {
