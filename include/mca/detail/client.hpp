@@ -248,6 +248,18 @@ struct AuthClient::Impl {
         return [record](detail::SystemTime now) { return record->fetchSpec(now); };
     }
 
+    /// The handler form for a resolved tenant: a hit is a lookup and a call, no hashing, no waiter.
+    void handlerFor(HeaderHandler done, const detail::TenantRecord* record) {
+        if (record != nullptr && !record->error) {
+            std::string header;
+            if (cache.tryHit(record->key, clock->steadyNow(), header)) {
+                counters.hits.add();
+                return detail::invokeHandler(done, std::move(header), nullptr);
+            }
+        }
+        handlerFor(std::move(done), keyOf(record), specOf(record));
+    }
+
     // --- Invalidation ---
 
     template <class TenantCredentials>
@@ -298,7 +310,8 @@ inline AuthClient& AuthClient::operator=(AuthClient&& other) noexcept {
 }
 
 inline std::future<std::string> AuthClient::getAuthorizationHeader() {
-    return getAuthorizationHeader(Tenant(impl_->defaults));
+    const detail::TenantRecord* defaults = impl_->defaults.get();  // no reference count touched on a hit
+    return impl_->futureFor(Impl::keyOf(defaults), Impl::specOf(defaults));
 }
 
 inline std::future<std::string> AuthClient::getAuthorizationHeader(const Credentials& tenant) {
@@ -315,7 +328,7 @@ inline std::future<std::string> AuthClient::getAuthorizationHeader(const Tenant&
 }
 
 inline void AuthClient::getAuthorizationHeader(HeaderHandler done) {
-    getAuthorizationHeader(Tenant(impl_->defaults), std::move(done));
+    impl_->handlerFor(std::move(done), impl_->defaults.get());
 }
 
 inline void AuthClient::getAuthorizationHeader(const Credentials& tenant, HeaderHandler done) {
@@ -327,15 +340,7 @@ inline void AuthClient::getAuthorizationHeader(const CertificateCredentials& ten
 }
 
 inline void AuthClient::getAuthorizationHeader(const Tenant& tenant, HeaderHandler done) {
-    const detail::TenantRecord* record = tenant.record_.get();
-    if (record != nullptr && !record->error) {  // the hot path: no hashing, no waiter
-        std::string header;
-        if (impl_->cache.tryHit(record->key, impl_->clock->steadyNow(), header)) {
-            impl_->counters.hits.add();
-            return detail::invokeHandler(done, std::move(header), nullptr);
-        }
-    }
-    impl_->handlerFor(std::move(done), Impl::keyOf(record), Impl::specOf(record));
+    impl_->handlerFor(std::move(done), tenant.record_.get());
 }
 
 inline Tenant AuthClient::tenant(const Credentials& credentials) const {
