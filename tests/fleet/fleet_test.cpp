@@ -259,6 +259,83 @@ TEST(Fleet, InvalidateRetiresARefusedTokenFleetWide) {
     EXPECT_EQ(fixture.server.tokenRequests(), 2u);  // one request for the fleet after the refusal
 }
 
+/// A healthy but slow store: the real Redis store, with a fixed cost added to every call.
+class SlowStore final : public TokenStore {
+  public:
+    SlowStore(std::shared_ptr<TokenStore> inner, std::chrono::milliseconds cost)
+        : inner_(std::move(inner)), cost_(cost) {}
+    std::optional<std::string> get(const std::string& name) override {
+        pause();
+        return inner_->get(name);
+    }
+    void put(const std::string& name, const std::string& value, std::chrono::milliseconds ttl) override {
+        pause();
+        inner_->put(name, value, ttl);
+    }
+    Lease tryLease(const std::string& name, const std::string& holder, std::chrono::milliseconds ttl) override {
+        pause();
+        return inner_->tryLease(name, holder, ttl);
+    }
+    void releaseLease(const std::string& name, const std::string& holder) override {
+        pause();
+        inner_->releaseLease(name, holder);
+    }
+    bool renewLease(const std::string& name, const std::string& holder, std::chrono::milliseconds ttl) override {
+        pause();
+        return inner_->renewLease(name, holder, ttl);
+    }
+    void removeIfEqual(const std::string& name, const std::string& value) override {
+        pause();
+        inner_->removeIfEqual(name, value);
+    }
+
+  private:
+    void pause() const { std::this_thread::sleep_for(cost_); }
+    std::shared_ptr<TokenStore> inner_;
+    std::chrono::milliseconds cost_;
+};
+
+TEST(Fleet, ASlowRedisNeverCostsACallerItsDeadline) {
+    McaTestServer server;
+    RedisProcess redis;
+    Options options;
+    options.sharedStore = std::make_shared<SlowStore>(RedisTokenStore::connect(redis.url() + "?timeout=200"), 15ms);
+    options.timeout = 1s;
+    AuthClient client(options);
+    std::vector<std::future<std::string>> futures;
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 100; ++i) {
+        const std::string appId = "slow-redis-" + std::to_string(i);
+        server.addClient(appId, kClient, kSecret);
+        futures.push_back(client.getAuthorizationHeader(Credentials{appId, kClient, kSecret, server.baseUrl()}));
+    }
+    int inTime = 0;
+    for (auto& future : futures) {
+        if (future.wait_until(start + 1500ms) == std::future_status::ready && future.get().rfind("Bearer ", 0) == 0) {
+            ++inTime;
+        }
+    }
+    std::printf("100 cold tenants, Redis at 15 ms a call, 1 s budget: %d in time\n", inTime);
+    EXPECT_EQ(inTime, 100);
+}
+
+TEST(Fleet, ALeaseNeverReleasedCostsOnlyItsShareOfTheBudget) {
+    FleetFixture fixture;
+    fixture.server.setDelay(150ms);
+    const Credentials tenant{kApp, kClient, kSecret, fixture.server.baseUrl()};
+    // Someone took the tenant's lease and never gives it back.
+    const auto writer = RedisTokenStore::connect(fixture.redis.url() + "?timeout=200");
+    const std::string lease =
+        std::string(detail::kLeasePrefix) + detail::storeDigestOf("", detail::identityCopy(tenant));
+    ASSERT_EQ(writer->tryLease(lease, "a-stuck-holder", 1h), TokenStore::Lease::Acquired);
+    Options options;
+    options.sharedStore = RedisTokenStore::connect(fixture.redis.url() + "?timeout=200");
+    options.timeout = 1s;
+    AuthClient client(options);
+    EXPECT_EQ(client.getAuthorizationHeader(tenant).get().rfind("Bearer ", 0), 0u);
+    EXPECT_EQ(fixture.server.tokenRequests(), 1u);
+}
+
 TEST(Fleet, RedisAuthFromTheUrl) {
     McaTestServer server;
     server.addClient(kApp, kClient, kSecret);
