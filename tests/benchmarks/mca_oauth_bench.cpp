@@ -304,7 +304,8 @@ std::vector<Row> tenantHandleHits(test::McaTestServer& server, const Scale& scal
     const Tenant secretHandle = client.tenant(secretTenant);
     const Tenant certificateHandle = client.tenant(certificateTenant);
     HandWrittenCache handWritten(client.getAuthorizationHeader(secretHandle).get());
-    client.getAuthorizationHeader(certificateHandle).get();
+    const std::size_t certificateHeaderBytes = client.getAuthorizationHeader(certificateHandle).get().size();
+    const std::size_t secretHeaderBytes = handWritten.header().size();
 
     const auto viaHandler = [&client](const Tenant& handle) {
         std::string header;
@@ -339,8 +340,11 @@ std::vector<Row> tenantHandleHits(test::McaTestServer& server, const Scale& scal
                    withGoal ? "<= 1.2x hand-written" : "-",
                    withGoal ? verdictOf(ns <= 1.2 * floorNs) : Verdict::Informative};
     };
-    return {row("cache hit, handler form, tenant handle, secret flow", "handle/secret", true),
-            row("cache hit, handler form, tenant handle, certificate flow", "handle/certificate", true),
+    return {row("cache hit, handler form, tenant handle, secret flow, " + std::to_string(secretHeaderBytes) + " B",
+                "handle/secret", true),
+            row("cache hit, handler form, tenant handle, certificate flow, " + std::to_string(certificateHeaderBytes) +
+                    " B",
+                "handle/certificate", true),
             row("(info) cache hit, handler form, certificate credentials", "handle/certificate by credentials", false)};
 }
 
