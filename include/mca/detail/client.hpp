@@ -75,14 +75,6 @@ std::shared_ptr<const TenantRecord> resolveTenant(const TenantCredentials& tenan
     return record;
 }
 
-/// Calls a handler the way a waiter does: what it throws is dropped.
-inline void invokeHandler(HeaderHandler& done, std::string header, std::exception_ptr error) noexcept {
-    try {
-        done(std::move(header), std::move(error));
-    } catch (...) {
-    }
-}
-
 }  // namespace detail
 
 struct AuthClient::Impl {
@@ -254,7 +246,7 @@ struct AuthClient::Impl {
             std::string header;
             if (cache.tryHit(record->key, clock->steadyNow(), header)) {
                 counters.hits.add();
-                return detail::invokeHandler(done, std::move(header), nullptr);
+                return detail::Waiter::invoke(done, std::move(header), nullptr);
             }
         }
         handlerFor(std::move(done), keyOf(record), specOf(record));

@@ -5,12 +5,9 @@
 
 #include "read_mostly_mutex.hpp"
 
-#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
-#include <thread>
 
 namespace mca::detail {
 

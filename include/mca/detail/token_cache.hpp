@@ -104,7 +104,6 @@ class Waiter {
         }
     }
 
-  private:
     // A throwing handler must not stop the other waiters of the same fetch from completing,
     // nor unwind the engine thread: its exception is dropped (the contract says: do not throw).
     static void invoke(Handler& handler, std::string header, std::exception_ptr error) noexcept {
@@ -114,6 +113,7 @@ class Waiter {
         }
     }
 
+  private:
     std::variant<std::monostate, std::promise<std::string>, Handler> target_;
 };
 
