@@ -21,6 +21,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace mca {
 
@@ -45,6 +47,51 @@ struct CertificateCredentials {
     std::string certificatePem;  ///< the client certificate (PEM)
     std::string privateKeyPem;   ///< its unencrypted RSA private key (PEM)
     std::string serverUrl;       ///< the MCA server, as the Node SDK's `imfServiceUrl`
+};
+
+/// @brief How a client authenticates at an OAuth 2.0 token endpoint.
+enum class ClientAuthMethod {
+    /// client_secret_basic (RFC 6749 §2.3.1): the id and secret form-encoded, then HTTP Basic.
+    SecretBasic,
+    /// client_secret_post: `client_id` and `client_secret` in the form body, no Authorization header.
+    SecretPost,
+    /// private_key_jwt (RFC 7523, OpenID Connect Core §9): a fresh signed assertion per request.
+    PrivateKeyJwt,
+    /// tls_client_auth (RFC 8705 §2): the client certificate in the TLS handshake.
+    TlsClientAuth,
+    /// A ready assertion read from a file (workload identity, e.g. a Kubernetes projected
+    /// service-account token), sent with the same form fields as PrivateKeyJwt.
+    ClientAssertion,
+};
+
+/// @brief One client of any OAuth 2.0 authorization server (client credentials grant): Keycloak,
+/// Microsoft Entra ID, Auth0, Okta, Amazon Cognito, App ID, Ory Hydra, Spring Authorization
+/// Server... Name the type when brace-initialising (`mca::OAuthCredentials{...}`) and set
+/// fields by name.
+struct OAuthCredentials {
+    std::string clientId;
+    std::string tokenUrl;  ///< the token endpoint; or leave it empty and set `issuer`
+    /// Discovery (when `tokenUrl` is empty): RFC 8414 metadata, then OpenID Connect Discovery.
+    /// The document must name exactly this issuer; it is cached per issuer for hours.
+    std::string issuer;
+    ClientAuthMethod authMethod = ClientAuthMethod::SecretBasic;
+    std::string secret;  ///< SecretBasic, SecretPost
+    /// PrivateKeyJwt: the RSA (2048 bits or more) or EC P-256 signing key; TlsClientAuth: the
+    /// client certificate's key. Unencrypted PEM.
+    std::string privateKeyPem;
+    /// TlsClientAuth: the client certificate (chain), PEM; PrivateKeyJwt: optional, adds the
+    /// `x5t#S256` header.
+    std::string certificatePem;
+    std::string keyId;       ///< PrivateKeyJwt: the `kid` header, when set
+    std::string signingAlg;  ///< PrivateKeyJwt: "RS256" (the RSA default), "PS256", "ES256" (the EC default)
+    /// ClientAssertion: path of the assertion file, re-read when it changes.
+    std::string assertionFile;
+    std::string scope;                   ///< the `scope` form field, when set
+    std::vector<std::string> resources;  ///< RFC 8707: one `resource` form field each
+    std::string audience;                ///< an `audience` form field, when set (Auth0 and others)
+    /// Any other form fields; `grant_type`, `client_id`, `client_secret`, `client_assertion` and
+    /// `client_assertion_type` are reserved (Errc::InvalidConfiguration).
+    std::vector<std::pair<std::string, std::string>> extraParameters;
 };
 
 /// @brief Certificate credentials the Node SDK's way: `imf_certificate/public-certificate.pem` and
@@ -88,6 +135,11 @@ struct Options {
     std::chrono::milliseconds timeout{10000};
     std::shared_ptr<const Clock> clock;  ///< null = the real clocks
     std::string tokenUrl, scope;         ///< default credentials' token endpoint and scope (see Credentials)
+    /// Default credentials of any OAuth 2.0 server, instead of the fields above: when set,
+    /// `getAuthorizationHeader()` uses them, and setting `appId`, `clientId`, `secret`,
+    /// `serverUrl`, `tokenUrl` or `scope` as well is an `Errc::InvalidConfiguration` (VCAP_* is
+    /// not read).
+    std::optional<OAuthCredentials> oauth;
     /// Proxy URL for token requests, e.g. "http://proxy.internal:3128" (credentials may be in the
     /// URL). Empty = libcurl's environment variables: http_proxy, https_proxy, no_proxy.
     std::string proxy;
@@ -182,16 +234,23 @@ class AuthClient {
     /// digest of the certificate and key. Never throws.
     std::future<std::string> getAuthorizationHeader(const CertificateCredentials& tenant);
 
-    /// @brief Callback forms of the three calls above, for event loops that must not block on
-    /// a future: `done` receives the header or the error (see `HeaderHandler` for the thread).
+    /// @brief The header for a client of any OAuth 2.0 server, cached per endpoint or issuer,
+    /// clientId, method, a digest of its secret, key, certificate or assertion path, and every
+    /// form field it sends. Never throws.
+    std::future<std::string> getAuthorizationHeader(const OAuthCredentials& tenant);
+
+    /// @brief Callback forms of the calls above, for event loops that must not block on a
+    /// future: `done` receives the header or the error (see `HeaderHandler` for the thread).
     void getAuthorizationHeader(HeaderHandler done);
     void getAuthorizationHeader(const Credentials& tenant, HeaderHandler done);
     void getAuthorizationHeader(const CertificateCredentials& tenant, HeaderHandler done);
+    void getAuthorizationHeader(const OAuthCredentials& tenant, HeaderHandler done);
 
     /// @brief A handle for calls on hot paths (see `Tenant`). Never throws for bad credentials:
     /// calls with the handle report them.
     Tenant tenant(const Credentials& credentials) const;
     Tenant tenant(const CertificateCredentials& credentials) const;
+    Tenant tenant(const OAuthCredentials& credentials) const;
 
     /// @brief The header for a resolved tenant: the same as the call with its credentials. Never throws.
     std::future<std::string> getAuthorizationHeader(const Tenant& tenant);
@@ -203,6 +262,7 @@ class AuthClient {
     /// Callers already waiting on a fetch keep waiting on it.
     void invalidate(const Credentials& tenant);
     void invalidate(const CertificateCredentials& tenant);
+    void invalidate(const OAuthCredentials& tenant);
     void invalidate(const Tenant& tenant);
 
     /// @brief Compare-and-invalidate: retires the token only while it is still `refusedHeader`
@@ -210,6 +270,7 @@ class AuthClient {
     /// with the same token, their hundred calls cause one new fetch, not a hundred.
     void invalidate(const Credentials& tenant, std::string_view refusedHeader);
     void invalidate(const CertificateCredentials& tenant, std::string_view refusedHeader);
+    void invalidate(const OAuthCredentials& tenant, std::string_view refusedHeader);
     void invalidate(const Tenant& tenant, std::string_view refusedHeader);
 
     /// @brief Counters and current state.

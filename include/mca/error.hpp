@@ -23,6 +23,10 @@ enum class Errc {
     Shutdown,            ///< the `AuthClient` was destroyed before the fetch finished
     MissingPem,          ///< MISSING_PEM_ERROR: the certificate flow's certificate or key PEM is missing
     InvalidCertificate,  ///< the certificate or key is unusable: unreadable, mismatched, not RSA, no CN
+    /// INVALID_CONFIGURATION_ERROR: options that contradict each other or the server (an unknown
+    /// signing algorithm, a reserved form field, a method the server's metadata does not list,
+    /// an unreadable client assertion file)
+    InvalidConfiguration,
 };
 
 /// @brief The Node SDK's name for an error code, e.g. "TOKEN_GENERATE_ERROR".
@@ -50,6 +54,8 @@ inline const char* mcaCode(Errc code) noexcept {
             return "MISSING_PEM_ERROR";
         case Errc::InvalidCertificate:
             return "INVALID_CERTIFICATE_ERROR";
+        case Errc::InvalidConfiguration:
+            return "INVALID_CONFIGURATION_ERROR";
     }
     return "UNKNOWN_ERROR";
 }
@@ -82,6 +88,8 @@ class ErrorCategory final : public std::error_category {
                 return "the certificate or private key PEM is missing";
             case Errc::InvalidCertificate:
                 return "the client certificate or its private key is unusable";
+            case Errc::InvalidConfiguration:
+                return "the client configuration is contradictory or unusable";
         }
         return "unknown mca error";
     }
