@@ -12,6 +12,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -29,6 +30,21 @@ environment (VCAP_SERVICES, VCAP_APPLICATION) as the Node SDK reads them.
   --scope SCOPE        OAuth scope to ask for
   --cert-dir DIR       certificate flow: DIR/imf_certificate/{public-certificate,private-key}.pem,
                        server from --server-url or the imfServiceUrl variable
+
+Any OAuth 2.0 server (with --client-id, and --token-url or --issuer):
+  --issuer URL         discover the token endpoint from the issuer's metadata (RFC 8414, OIDC)
+  --auth-method M      client_secret_basic (default), client_secret_post, private_key_jwt,
+                       tls_client_auth or client_assertion
+  --key-file PATH      private_key_jwt: the signing key; tls_client_auth: the certificate's key (PEM)
+  --cert-file PATH     tls_client_auth: the client certificate; private_key_jwt: adds x5t#S256
+  --kid ID             private_key_jwt: the key id header
+  --alg ALG            private_key_jwt: RS256, PS256 or ES256 (default from the key)
+  --assertion-file P   client_assertion: the assertion file (e.g. a Kubernetes service-account token)
+  --resource URI       RFC 8707 resource (repeatable)
+  --audience AUD       the audience form field
+  --param NAME=VALUE   any other form field (repeatable)
+
+Transport and output:
   --ca-info PATH       PEM CA bundle for HTTPS (default: the system trust store)
   --proxy URL          proxy for the token request (default: http_proxy / https_proxy)
   --timeout SECONDS    budget for the fetch, retries included (default 10)
@@ -55,6 +71,22 @@ ExitCode exitCodeFor(mca::Errc code) {
         default:
             return kConfiguration;  // Missing*, MissingPem, InvalidCertificate
     }
+}
+
+std::string readFile(const std::string& path) {
+    std::ifstream file(path, std::ios::binary);
+    std::ostringstream contents;
+    if (!file || !(contents << file.rdbuf())) throw mca::Error(mca::Errc::MissingPem, "cannot read " + path);
+    return contents.str();
+}
+
+mca::ClientAuthMethod authMethodNamed(const std::string& name) {
+    if (name == "client_secret_basic") return mca::ClientAuthMethod::SecretBasic;
+    if (name == "client_secret_post") return mca::ClientAuthMethod::SecretPost;
+    if (name == "private_key_jwt") return mca::ClientAuthMethod::PrivateKeyJwt;
+    if (name == "tls_client_auth") return mca::ClientAuthMethod::TlsClientAuth;
+    if (name == "client_assertion") return mca::ClientAuthMethod::ClientAssertion;
+    throw std::invalid_argument("unknown --auth-method " + name);
 }
 
 std::string readSecretFile(const std::string& path) {
@@ -93,6 +125,8 @@ std::string isoTime(std::time_t time) {
 
 int main(int argc, char** argv) {
     mca::Options options;
+    mca::OAuthCredentials oauth;
+    bool oauthFlags = false;  // any flag of the OAuth client: the credentials are an OAuthCredentials
     std::string certificateDirectory;
     bool json = false;
     const std::vector<std::string> args(argv + 1, argv + argc);
@@ -118,6 +152,39 @@ int main(int argc, char** argv) {
                 options.tokenUrl = value();
             } else if (flag == "--scope") {
                 options.scope = value();
+            } else if (flag == "--issuer") {
+                oauth.issuer = value();
+                oauthFlags = true;
+            } else if (flag == "--auth-method") {
+                oauth.authMethod = authMethodNamed(value());
+                oauthFlags = true;
+            } else if (flag == "--key-file") {
+                oauth.privateKeyPem = readFile(value());
+                oauthFlags = true;
+            } else if (flag == "--cert-file") {
+                oauth.certificatePem = readFile(value());
+                oauthFlags = true;
+            } else if (flag == "--kid") {
+                oauth.keyId = value();
+                oauthFlags = true;
+            } else if (flag == "--alg") {
+                oauth.signingAlg = value();
+                oauthFlags = true;
+            } else if (flag == "--assertion-file") {
+                oauth.assertionFile = value();
+                oauthFlags = true;
+            } else if (flag == "--resource") {
+                oauth.resources.push_back(value());
+                oauthFlags = true;
+            } else if (flag == "--audience") {
+                oauth.audience = value();
+                oauthFlags = true;
+            } else if (flag == "--param") {
+                const std::string& parameter = value();
+                const auto equals = parameter.find('=');
+                if (equals == std::string::npos) throw std::invalid_argument("--param needs NAME=VALUE");
+                oauth.extraParameters.emplace_back(parameter.substr(0, equals), parameter.substr(equals + 1));
+                oauthFlags = true;
             } else if (flag == "--cert-dir") {
                 certificateDirectory = value();
             } else if (flag == "--ca-info") {
@@ -143,6 +210,17 @@ int main(int argc, char** argv) {
     }
     if (options.secret.empty()) {
         if (const char* secret = std::getenv("MCA_SECRET")) options.secret = secret;
+    }
+    if (oauthFlags) {  // the shared flags move over to the OAuth client
+        if (!options.appId.empty() || !options.serverUrl.empty()) {
+            std::cerr << "mca-token: --app-id and --server-url belong to MCA, not to an OAuth client\n" << kUsage;
+            return kBadUsage;
+        }
+        oauth.clientId = std::exchange(options.clientId, {});
+        oauth.secret = std::exchange(options.secret, {});
+        oauth.tokenUrl = std::exchange(options.tokenUrl, {});
+        oauth.scope = std::exchange(options.scope, {});
+        options.oauth = std::move(oauth);
     }
 
     try {

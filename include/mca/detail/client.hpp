@@ -12,6 +12,8 @@
 #include "flows.hpp"
 #include "http_engine.hpp"
 #include "log.hpp"
+#include "metadata_cache.hpp"
+#include "oauth_flow.hpp"
 #include "retry_policy.hpp"
 #include "secret.hpp"
 #include "token_cache.hpp"
@@ -43,7 +45,7 @@ inline std::future<std::string> failedFuture(std::exception_ptr error) {
 /// A tenant resolved once (see mca::Tenant): a copy of its credentials, their cache key, or
 /// why they cannot be used.
 struct TenantRecord {
-    std::variant<Credentials, CertificateCredentials> credentials;
+    std::variant<Credentials, CertificateCredentials, OAuthCredentials> credentials;
     CacheKey key{};
     std::exception_ptr error;  // set: every call with the record fails with it
 
@@ -55,10 +57,14 @@ struct TenantRecord {
         if (auto* certificateFlow = std::get_if<CertificateCredentials>(&credentials)) {
             wipeString(certificateFlow->privateKeyPem);
         }
+        if (auto* oauth = std::get_if<OAuthCredentials>(&credentials)) {
+            wipeString(oauth->secret);
+            wipeString(oauth->privateKeyPem);
+        }
     }
 
-    FetchSpec fetchSpec(SystemTime now) const {
-        return std::visit([now](const auto& tenant) { return fetchSpecOf(tenant, now); }, credentials);
+    FetchSpec fetchSpec(const FlowContext& flow) const {
+        return std::visit([&flow](const auto& tenant) { return fetchSpecOf(tenant, flow); }, credentials);
     }
 };
 
@@ -94,8 +100,15 @@ struct AuthClient::Impl {
                                            reason + "); retrying in " + std::to_string(delay.count()) + " ms");
               },
               options.maxConnectionsPerHost),
-          context{*clock, policy, cache, counters, engine, fleet.get(), log, transportOf(options)} {
+          discovery(engine, *clock, transportOf(options)),
+          oauthStates(options.cacheSize),
+          context{*clock,    policy, cache, counters, engine, fleet.get(), log, transportOf(options), discovery,
+                  oauthStates} {
         detail::wipeString(options.secret);
+        if (options.oauth) {
+            detail::wipeString(options.oauth->secret);
+            detail::wipeString(options.oauth->privateKeyPem);
+        }
     }
 
     ~Impl() {
@@ -117,6 +130,18 @@ struct AuthClient::Impl {
     /// The default credentials: the explicit options as a whole, or else one binding of the
     /// environment (see detail::defaultCredentials).
     static std::shared_ptr<const detail::TenantRecord> resolveDefaults(const Options& options) {
+        if (options.oauth) {
+            if (!options.appId.empty() || !options.clientId.empty() || !options.secret.empty() ||
+                !options.serverUrl.empty() || !options.tokenUrl.empty() || !options.scope.empty()) {
+                auto record = std::make_shared<detail::TenantRecord>();
+                record->error = std::make_exception_ptr(
+                    Error(Errc::InvalidConfiguration, "Options::oauth is set, and so are the Node SDK's credential "
+                                                      "fields (appId, clientId, secret, serverUrl, tokenUrl, scope): "
+                                                      "set one or the other"));
+                return record;
+            }
+            return detail::resolveTenant(*options.oauth, " (Options::oauth)");
+        }
         Credentials given{options.appId,     options.clientId, options.secret,
                           options.serverUrl, options.tokenUrl, options.scope};
         const bool explicitly = detail::hasExplicitCredentials(given);
@@ -227,7 +252,7 @@ struct AuthClient::Impl {
     }
     template <class TenantCredentials>
     static auto specOf(const TenantCredentials& tenant) {
-        return [&tenant](detail::SystemTime now) { return detail::fetchSpecOf(tenant, now); };
+        return [&tenant](const detail::FlowContext& flow) { return detail::fetchSpecOf(tenant, flow); };
     }
     static auto keyOf(const detail::TenantRecord* record) {
         return [record] {
@@ -237,7 +262,7 @@ struct AuthClient::Impl {
         };
     }
     static auto specOf(const detail::TenantRecord* record) {
-        return [record](detail::SystemTime now) { return record->fetchSpec(now); };
+        return [record](const detail::FlowContext& flow) { return record->fetchSpec(flow); };
     }
 
     /// The handler form for a resolved tenant: a hit is a lookup and a call, no hashing, no waiter.
@@ -259,7 +284,9 @@ struct AuthClient::Impl {
         const auto retired = cache.invalidate(key, refused);
         // Fleet-wide: the token this client held, or without a refused header whatever is stored.
         if (!fleet || (refused && !retired)) return;
-        fleet->retire(fleet->placeOf(detail::identityCopy(tenant), detail::sealingSecretOf(tenant)), retired);
+        auto sealingSecret = detail::sealingSecretOf(tenant);
+        if (sealingSecret.empty()) return;  // such tokens are never shared
+        fleet->retire(fleet->placeOf(detail::identityCopy(tenant), sealingSecret), retired);
     }
 
     void retire(const detail::TenantRecord* record, std::optional<std::string_view> refused) {
@@ -275,6 +302,8 @@ struct AuthClient::Impl {
     std::shared_ptr<const detail::TenantRecord> defaults;  // secrets wiped on destruction
     std::unique_ptr<detail::Fleet> fleet;                  // null: process-local only
     detail::HttpEngine engine;                             // its thread starts once everything above exists
+    detail::ServerMetadataCache discovery;                 // used by fetches on the engine thread
+    detail::OAuthTenantStates oauthStates;
     detail::FetchContext context;
 };
 
@@ -314,6 +343,10 @@ inline std::future<std::string> AuthClient::getAuthorizationHeader(const Certifi
     return impl_->futureFor(Impl::keyOf(tenant), Impl::specOf(tenant));
 }
 
+inline std::future<std::string> AuthClient::getAuthorizationHeader(const OAuthCredentials& tenant) {
+    return impl_->futureFor(Impl::keyOf(tenant), Impl::specOf(tenant));
+}
+
 inline std::future<std::string> AuthClient::getAuthorizationHeader(const Tenant& tenant) {
     const detail::TenantRecord* record = tenant.record_.get();
     return impl_->futureFor(Impl::keyOf(record), Impl::specOf(record));
@@ -331,6 +364,10 @@ inline void AuthClient::getAuthorizationHeader(const CertificateCredentials& ten
     impl_->handlerFor(std::move(done), Impl::keyOf(tenant), Impl::specOf(tenant));
 }
 
+inline void AuthClient::getAuthorizationHeader(const OAuthCredentials& tenant, HeaderHandler done) {
+    impl_->handlerFor(std::move(done), Impl::keyOf(tenant), Impl::specOf(tenant));
+}
+
 inline void AuthClient::getAuthorizationHeader(const Tenant& tenant, HeaderHandler done) {
     impl_->handlerFor(std::move(done), tenant.record_.get());
 }
@@ -341,6 +378,18 @@ inline Tenant AuthClient::tenant(const Credentials& credentials) const {
 
 inline Tenant AuthClient::tenant(const CertificateCredentials& credentials) const {
     return Tenant(detail::resolveTenant(credentials));
+}
+
+inline Tenant AuthClient::tenant(const OAuthCredentials& credentials) const {
+    return Tenant(detail::resolveTenant(credentials));
+}
+
+inline void AuthClient::invalidate(const OAuthCredentials& tenant) {
+    impl_->retire(detail::cacheKeyOf(tenant), tenant, std::nullopt);
+}
+
+inline void AuthClient::invalidate(const OAuthCredentials& tenant, std::string_view refusedHeader) {
+    impl_->retire(detail::cacheKeyOf(tenant), tenant, refusedHeader);
 }
 
 inline void AuthClient::invalidate(const Credentials& tenant) {

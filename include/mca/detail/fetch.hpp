@@ -17,6 +17,7 @@
 #include "flows.hpp"
 #include "http_engine.hpp"
 #include "log.hpp"
+#include "metadata_cache.hpp"
 #include "redaction.hpp"
 #include "retry_policy.hpp"
 #include "token_cache.hpp"
@@ -87,6 +88,8 @@ struct FetchContext {
     Fleet* fleet;  // null: process-local only
     const Logger& log;
     HttpRequest requestTemplate;  // the client's transport settings (CA, proxy, ...)
+    ServerMetadataCache& discovery;
+    OAuthTenantStates& oauthStates;
 };
 
 /// The schedule of a token read from the shared store: measured from when its reply arrived
@@ -109,8 +112,9 @@ class Fetch : public std::enable_shared_from_this<Fetch> {
                       const BuildSpec& buildSpec) noexcept {
         std::shared_ptr<Fetch> fetch;
         try {
+            const CacheKey key = claim.key();
             fetch = std::make_shared<Fetch>(context, std::move(claim), std::move(refused), refresh);
-            fetch->spec_ = buildSpec(context.clock.systemNow());
+            fetch->spec_ = buildSpec(FlowContext{context.clock.systemNow(), key, context.oauthStates});
             fetch->begin();
         } catch (...) {  // unusable credentials found only now (URL, PEM), or out of memory
             if (fetch) {
@@ -146,7 +150,7 @@ class Fetch : public std::enable_shared_from_this<Fetch> {
 
     void begin() {
         Fleet* fleet = context_.fleet;
-        if (fleet != nullptr) {
+        if (fleet != nullptr && !spec_.sealingSecret.empty()) {  // nothing to seal with: process-local
             place_ = fleet->placeOf(spec_.identity, spec_.sealingSecret);
             auto question = std::make_shared<Fleet::Consultation>();
             question->place = place_;
@@ -182,6 +186,7 @@ class Fetch : public std::enable_shared_from_this<Fetch> {
     // --- Token endpoint ---
 
     void sendToServer() {
+        if (spec_.url.empty()) return discover();
         context_.counters.fetches.fetch_add(1, std::memory_order_relaxed);
         context_.log(LogLevel::Debug, std::string(refresh_ ? "refreshing ahead of expiry" : "fetching") +
                                           " the token for " + spec_.label + " from " + spec_.url);
@@ -189,6 +194,9 @@ class Fetch : public std::enable_shared_from_this<Fetch> {
         request.url = spec_.url;
         request.body = spec_.body;
         request.authorization = spec_.authorization;
+        request.clientCertificatePem = spec_.clientCertificatePem;
+        request.clientKeyPem = spec_.clientKeyPem;
+        request.beforeAttempt = spec_.beforeAttempt;
         request.redactions = spec_.redactions;
         request.deadline = deadline_;
         context_.engine.submit(std::move(request),
@@ -197,8 +205,47 @@ class Fetch : public std::enable_shared_from_this<Fetch> {
                                });
     }
 
+    // --- Discovery: the token endpoint of `spec_.issuer` ---
+
+    void discover() {
+        context_.discovery.resolve(spec_.issuer, deadline_,
+                                   [self = shared_from_this()](std::shared_ptr<const ServerMetadata> metadata,
+                                                               std::exception_ptr error) noexcept {
+                                       self->onMetadata(std::move(metadata), std::move(error));
+                                   });
+    }
+
+    void onMetadata(std::shared_ptr<const ServerMetadata> metadata, std::exception_ptr error) noexcept {
+        try {
+            if (error) return fail(std::move(error));
+            requireAuthMethod(*metadata, spec_.authMethod);
+            spec_.url = metadata->tokenEndpoint;
+            discovered_ = true;
+            sendToServer();
+        } catch (...) {
+            fail(std::current_exception());
+        }
+    }
+
+    /// A discovered endpoint that is gone (unreachable, or 404) is discovered again next time.
+    void forgetEndpointIfGone(const HttpReply* reply, const std::exception_ptr& error) noexcept {
+        if (!discovered_) return;
+        bool gone = reply != nullptr && reply->status == 404;
+        try {
+            if (error) std::rethrow_exception(error);
+        } catch (const Error& failure) {
+            gone = failure.errc() == Errc::Network;
+        } catch (...) {
+        }
+        try {
+            if (gone) context_.discovery.forget(spec_.issuer);
+        } catch (...) {
+        }
+    }
+
     /// On the engine thread (or inline when the engine has stopped).
     void onReply(HttpReply* reply, std::exception_ptr error) noexcept {
+        forgetEndpointIfGone(reply, error);
         try {
             if (error) return fail(std::move(error));
             const std::string& target = spec_.url;
@@ -240,7 +287,7 @@ class Fetch : public std::enable_shared_from_this<Fetch> {
         auto waiters = claim_.succeed(header, schedule, steadyNow());
         context_.counters.inFlight.fetch_sub(1, std::memory_order_relaxed);
         for (auto& waiter : waiters) waiter.succeed(header);
-        if (context_.fleet == nullptr) return;
+        if (context_.fleet == nullptr || !place_) return;
         if (shared) {
             context_.fleet->publish(place_, std::move(*shared), std::move(lease_));
         } else {
@@ -267,7 +314,7 @@ class Fetch : public std::enable_shared_from_this<Fetch> {
             }
         }
         for (auto& waiter : waiters) waiter.fail(error);
-        if (context_.fleet != nullptr && lease_) {
+        if (context_.fleet != nullptr && place_ && lease_) {
             try {
                 context_.fleet->release(lease_);
             } catch (...) {  // the lease lapses on its own
@@ -291,8 +338,9 @@ class Fetch : public std::enable_shared_from_this<Fetch> {
     const SteadyTime startedAt_;
     const SteadyTime deadline_;
     FetchSpec spec_;
-    std::shared_ptr<const StorePlace> place_;
+    std::shared_ptr<const StorePlace> place_;  // null: the token is not shared
     std::shared_ptr<HeldLease> lease_;
+    bool discovered_ = false;  // spec_.url came from the issuer's metadata
 };
 
 }  // namespace mca::detail

@@ -5,6 +5,8 @@
 
 #include "../auth_client.hpp"
 #include "certificate.hpp"
+#include "http_engine.hpp"
+#include "oauth_flow.hpp"
 #include "sealing.hpp"
 #include "secret.hpp"
 #include "token_cache.hpp"
@@ -12,6 +14,7 @@
 #include "token_request.hpp"
 
 #include <array>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,13 +23,25 @@ namespace mca::detail {
 
 /// What a fetch sends, built from a tenant's credentials when a fetch starts (never on a hit).
 struct FetchSpec {
-    std::string url;
+    std::string url;                       // empty: the token endpoint is discovered from `issuer`
+    std::string issuer;                    // discovery (see ServerMetadataCache)
+    std::string authMethod;                // the method's metadata name, checked against discovery
     std::string body;
-    SecretString authorization;            // the Authorization header value
+    SecretString authorization;            // the Authorization header value; empty: none
+    std::string clientCertificatePem;      // TLS client authentication
+    SecretString clientKeyPem;
+    std::function<void(HttpRequest&)> beforeAttempt;  // see HttpRequest::beforeAttempt
     std::vector<SecretString> redactions;  // never to appear in a message
     std::string label;                     // who the token is for, for messages and logs
-    std::vector<SecretString> identity;    // the tenant's identity fields (see identityOf)
-    SecretString sealingSecret;            // what seals the tenant's tokens in the shared store
+    std::vector<SecretString> identity;    // the tenant's identity fields (see forEachIdentityField)
+    SecretString sealingSecret;            // what seals the tenant's tokens in the shared store; empty: not shared
+};
+
+/// What building a fetch's request may use besides the credentials.
+struct FlowContext {
+    SystemTime now;
+    const CacheKey& key;
+    OAuthTenantStates& oauthStates;  // what OAuth tenants parse once
 };
 
 /// A server URL as an identity field: trimmed, without a trailing '/' (the MCA path is built
@@ -59,11 +74,20 @@ inline std::array<std::string_view, 5> identityOf(const CertificateCredentials& 
             tenant.privateKeyPem};
 }
 
+template <class Visit>
+void forEachIdentityField(const Credentials& tenant, Visit&& visit) {
+    for (const std::string_view field : identityOf(tenant)) visit(field);
+}
+template <class Visit>
+void forEachIdentityField(const CertificateCredentials& tenant, Visit&& visit) {
+    for (const std::string_view field : identityOf(tenant)) visit(field);
+}
+
 /// The cache key of a tenant. Allocation-free after a thread's first call: a hit computes it.
 template <class Tenant>
 CacheKey cacheKeyOf(const Tenant& tenant) {
     KeyedDigest& digest = KeyedDigest::forThisThread();
-    for (const std::string_view field : identityOf(tenant)) digest.field(field);
+    forEachIdentityField(tenant, [&digest](std::string_view field) { digest.field(field); });
     return digest.finish();
 }
 
@@ -71,7 +95,7 @@ CacheKey cacheKeyOf(const Tenant& tenant) {
 template <class Tenant>
 std::vector<SecretString> identityCopy(const Tenant& tenant) {
     std::vector<SecretString> copy;
-    for (const std::string_view field : identityOf(tenant)) copy.emplace_back(field);
+    forEachIdentityField(tenant, [&copy](std::string_view field) { copy.emplace_back(field); });
     return copy;
 }
 
@@ -95,7 +119,7 @@ inline std::string tenantLabel(const std::string& appId, const char* clientKind,
     return (appId.empty() ? std::string() : "appId '" + appId + "', ") + clientKind + " '" + clientId + "'";
 }
 
-inline FetchSpec fetchSpecOf(const Credentials& tenant, SystemTime /*now*/) {
+inline FetchSpec fetchSpecOf(const Credentials& tenant, const FlowContext& /*flow*/) {
     FetchSpec spec;
     spec.body = std::string(kClientCredentialsForm);
     if (!tenant.scope.empty()) spec.body += "&scope=" + formEncode(tenant.scope);
@@ -130,7 +154,8 @@ inline void requireCredentials(const CertificateCredentials& tenant, const char*
     }
 }
 
-inline FetchSpec fetchSpecOf(const CertificateCredentials& tenant, SystemTime now) {
+inline FetchSpec fetchSpecOf(const CertificateCredentials& tenant, const FlowContext& flow) {
+    const SystemTime now = flow.now;
     const auto serverUrl = normalizeServerUrl(tenant.serverUrl);
     if (!serverUrl) throw Error(Errc::MissingServerUrl, "serverUrl is not an absolute http(s) URL with a host");
     const ClientCertificate certificate(tenant.certificatePem, tenant.privateKeyPem);
@@ -140,6 +165,73 @@ inline FetchSpec fetchSpecOf(const CertificateCredentials& tenant, SystemTime no
     spec.authorization = SecretString("IMFCert " + certificate.signedAssertion(now));
     spec.redactions.push_back(spec.authorization);
     spec.label = tenantLabel(tenant.appId, "certificate CN", certificate.commonName());
+    spec.identity = identityCopy(tenant);
+    spec.sealingSecret = sealingSecretOf(tenant);
+    return spec;
+}
+
+// --- Any OAuth 2.0 server: the client authentication methods ---------------------------------
+
+inline FetchSpec fetchSpecOf(const OAuthCredentials& tenant, const FlowContext& flow) {
+    const std::string tokenUrl(trimWhitespace(tenant.tokenUrl));
+    FetchSpec spec;
+    if (!tokenUrl.empty()) {
+        if (!normalizeServerUrl(tokenUrl)) {
+            throw Error(Errc::MissingServerUrl, "tokenUrl is not an absolute http(s) URL with a host");
+        }
+        spec.url = tokenUrl;
+    } else {
+        spec.issuer = std::string(trimWhitespace(tenant.issuer));
+    }
+    spec.authMethod = authMethodName(tenant.authMethod);
+    const auto state = flow.oauthStates.of(flow.key, tenant);  // the key is read here, once per tenant
+    const std::string form = oauthForm(tenant) + "&client_id=" + formEncode(tenant.clientId);
+    switch (tenant.authMethod) {
+        case ClientAuthMethod::SecretBasic:
+            spec.body = oauthForm(tenant);
+            spec.authorization = oauthBasicAuthorization(tenant.clientId, tenant.secret);
+            spec.redactions.push_back(spec.authorization);
+            break;
+        case ClientAuthMethod::SecretPost: {
+            SecretString body(form);
+            body.buffer().append("&client_secret=").append(formEncodeSecret(tenant.secret).view());
+            spec.body = body.view();
+            spec.redactions.push_back(formEncodeSecret(tenant.secret));
+            break;
+        }
+        case ClientAuthMethod::PrivateKeyJwt:
+        case ClientAuthMethod::ClientAssertion:
+            // A new assertion for every request, retries included (servers refuse a replayed
+            // jti); its audience is the token endpoint, known only once discovery is done.
+            spec.beforeAttempt = [state, form, clientId = tenant.clientId,
+                                  keyId = tenant.keyId](HttpRequest& request) {
+                const SecretString assertion =
+                    state->signingKey
+                        ? SecretString(state->signingKey->clientAssertion(clientId, request.url, keyId,
+                                                                          std::chrono::system_clock::now()))
+                        : state->assertion->read();
+                request.body = form;
+                request.body.append("&client_assertion_type=")
+                    .append(formEncode(kJwtBearerAssertionType))
+                    .append("&client_assertion=")
+                    .append(formEncode(assertion.view()));
+                request.redactions.push_back(assertion);
+            };
+            break;
+        case ClientAuthMethod::TlsClientAuth:
+            spec.body = form;
+            spec.clientCertificatePem = tenant.certificatePem;
+            spec.clientKeyPem = SecretString(tenant.privateKeyPem);
+            spec.beforeAttempt = [](HttpRequest& request) {
+                if (isPlainHttp(request.url)) {
+                    throw Error(Errc::InvalidConfiguration,
+                                "tls_client_auth needs an https token endpoint, not " + request.url);
+                }
+            };
+            break;
+    }
+    spec.redactions.emplace_back(tenant.secret);
+    spec.label = tenantLabel("", "clientId", tenant.clientId);
     spec.identity = identityCopy(tenant);
     spec.sealingSecret = sealingSecretOf(tenant);
     return spec;

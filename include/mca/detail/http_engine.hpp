@@ -106,9 +106,18 @@ inline std::optional<std::string> cleartextRefusal(const std::string& url, bool 
 /// `redactions` lists the strings that must never appear in an error message.
 struct HttpRequest {
     std::string url;
+    bool get = false;  // a GET without a body (metadata documents); otherwise a POST of `body`
     std::string body;
     std::string contentType = "application/x-www-form-urlencoded";
-    SecretString authorization;  // the whole header value, e.g. "Basic ..."
+    SecretString authorization;  // the whole header value, e.g. "Basic ..."; empty: no such header
+    /// TLS client authentication (RFC 8705): the certificate chain and its key, PEM, handed to
+    /// libcurl from memory.
+    std::string clientCertificatePem;
+    SecretString clientKeyPem;
+    /// Run on the engine thread before each attempt, retries included: what must differ per
+    /// request (a client assertion's `jti`) is made here. An `mca::Error` it throws fails the
+    /// request with that error.
+    std::function<void(HttpRequest& request)> beforeAttempt;
     std::string caInfo;
     std::string proxy;  // empty: libcurl's environment variables decide
     std::vector<SecretString> redactions;
@@ -313,15 +322,28 @@ class HttpEngine {
             transfer.fail(Error(Errc::Network, "curl_easy_init failed"));
             return;
         }
+        if (transfer.request.beforeAttempt) {
+            try {
+                transfer.request.beforeAttempt(transfer.request);
+            } catch (const Error& error) {
+                return transfer.fail(error);
+            } catch (...) {
+                return transfer.fail(Error(Errc::Network, "preparing the request failed"));
+            }
+        }
         curl_slist* headers = nullptr;
         // The Authorization line is built in storage that wipes itself; libcurl copies each line.
         SecretString authorizationLine;
-        constexpr std::string_view kAuthorization = "Authorization: ";
-        authorizationLine.buffer().reserve(kAuthorization.size() + transfer.request.authorization.view().size());
-        authorizationLine.buffer().append(kAuthorization).append(transfer.request.authorization.view());
-        const std::string contentTypeLine = "Content-Type: " + transfer.request.contentType;
+        if (!transfer.request.authorization.view().empty()) {
+            constexpr std::string_view kAuthorization = "Authorization: ";
+            authorizationLine.buffer().reserve(kAuthorization.size() + transfer.request.authorization.view().size());
+            authorizationLine.buffer().append(kAuthorization).append(transfer.request.authorization.view());
+        }
+        const std::string contentTypeLine =
+            transfer.request.get ? std::string() : "Content-Type: " + transfer.request.contentType;
         for (const char* header :
              {authorizationLine.view().c_str(), contentTypeLine.c_str(), "Accept: application/json", "Expect:"}) {
+            if (*header == '\0') continue;
             curl_slist* appended = curl_slist_append(headers, header);
             if (appended == nullptr) {
                 const SecretSlistPtr partial(headers);
@@ -335,13 +357,29 @@ class HttpEngine {
         curl_easy_setopt(easy, CURLOPT_URL, transfer.request.url.c_str());
         curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);  // credentials never go to another host
-        curl_easy_setopt(easy, CURLOPT_POST, 1L);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer.request.body.c_str());
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(transfer.request.body.size()));
+        if (transfer.request.get) {
+            curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+        } else {
+            curl_easy_setopt(easy, CURLOPT_POST, 1L);
+            curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer.request.body.c_str());
+            curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(transfer.request.body.size()));
+        }
         curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(easy, CURLOPT_USERAGENT, "mca-oauth/" MCA_OAUTH_VERSION_STRING);
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (!transfer.request.clientCertificatePem.empty()) {
+            // Not copied by libcurl: the request owns the PEMs (and wipes the key) for the
+            // transfer's lifetime. libcurl keys its connection reuse on the certificate.
+            curl_blob certificate{transfer.request.clientCertificatePem.data(),
+                                  transfer.request.clientCertificatePem.size(), CURL_BLOB_NOCOPY};
+            curl_blob key{const_cast<char*>(transfer.request.clientKeyPem.view().data()),
+                          transfer.request.clientKeyPem.view().size(), CURL_BLOB_NOCOPY};
+            curl_easy_setopt(easy, CURLOPT_SSLCERT_BLOB, &certificate);
+            curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "PEM");
+            curl_easy_setopt(easy, CURLOPT_SSLKEY_BLOB, &key);
+            curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM");
+        }
         if (!transfer.request.caInfo.empty()) {  // exactly this bundle: not libcurl's compiled-in CA path too
             curl_easy_setopt(easy, CURLOPT_CAINFO, transfer.request.caInfo.c_str());
             curl_easy_setopt(easy, CURLOPT_CAPATH, nullptr);
