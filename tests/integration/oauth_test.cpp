@@ -361,6 +361,22 @@ TEST_F(OAuth, ATenantHandleServesTheSameToken) {
     EXPECT_NE(client.getAuthorizationHeader(handle).get(), header);
 }
 
+TEST_F(OAuth, TheSigningKeyIsParsedOncePerTenant) {
+    McaTestServer server;
+    const auto credentials = registered(server, ClientAuthMethod::PrivateKeyJwt);
+    const auto key = detail::cacheKeyOf(credentials);
+    detail::OAuthTenantStates states(1);
+    const auto first = states.of(key, credentials);
+    ASSERT_TRUE(first->signingKey);
+    EXPECT_EQ(states.of(key, credentials), first);  // the same parsed key, not a new parse
+    for (int other = 0; other < 40; ++other) {      // bounded: old tenants make way
+        auto tenant = credentials;
+        tenant.scope = std::to_string(other);
+        states.of(detail::cacheKeyOf(tenant), tenant);
+    }
+    EXPECT_NE(states.of(key, credentials), first);
+}
+
 TEST_F(OAuth, DefaultCredentialsMayBeAnOAuthClient) {
     McaTestServer server;
     Options options = optionsOver(false);

@@ -192,7 +192,7 @@ class Fetch : public std::enable_shared_from_this<Fetch> {
                                           " the token for " + spec_.label + " from " + spec_.url);
         HttpRequest request = context_.requestTemplate;
         request.url = spec_.url;
-        request.body = spec_.body;
+        request.body = spec_.body.view();
         request.authorization = spec_.authorization;
         request.clientCertificatePem = spec_.clientCertificatePem;
         request.clientKeyPem = spec_.clientKeyPem;

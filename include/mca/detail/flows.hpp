@@ -26,7 +26,7 @@ struct FetchSpec {
     std::string url;                       // empty: the token endpoint is discovered from `issuer`
     std::string issuer;                    // discovery (see ServerMetadataCache)
     std::string authMethod;                // the method's metadata name, checked against discovery
-    std::string body;
+    SecretString body;                     // may hold the secret (client_secret_post)
     SecretString authorization;            // the Authorization header value; empty: none
     std::string clientCertificatePem;      // TLS client authentication
     SecretString clientKeyPem;
@@ -121,8 +121,8 @@ inline std::string tenantLabel(const std::string& appId, const char* clientKind,
 
 inline FetchSpec fetchSpecOf(const Credentials& tenant, const FlowContext& /*flow*/) {
     FetchSpec spec;
-    spec.body = std::string(kClientCredentialsForm);
-    if (!tenant.scope.empty()) spec.body += "&scope=" + formEncode(tenant.scope);
+    spec.body.buffer() = kClientCredentialsForm;
+    if (!tenant.scope.empty()) spec.body.buffer() += "&scope=" + formEncode(tenant.scope);
     if (tenant.tokenUrl.empty()) {
         const auto serverUrl = normalizeServerUrl(tenant.serverUrl);
         if (!serverUrl) throw Error(Errc::MissingServerUrl, "serverUrl is not an absolute http(s) URL with a host");
@@ -161,7 +161,7 @@ inline FetchSpec fetchSpecOf(const CertificateCredentials& tenant, const FlowCon
     const ClientCertificate certificate(tenant.certificatePem, tenant.privateKeyPem);
     FetchSpec spec;
     spec.url = mcaTokenUrl(*serverUrl, tenant.appId);
-    spec.body = std::string(kClientCredentialsForm) + "&client_id=" + formEncode(certificate.commonName());
+    spec.body.buffer() = std::string(kClientCredentialsForm) + "&client_id=" + formEncode(certificate.commonName());
     spec.authorization = SecretString("IMFCert " + certificate.signedAssertion(now));
     spec.redactions.push_back(spec.authorization);
     spec.label = tenantLabel(tenant.appId, "certificate CN", certificate.commonName());
@@ -188,14 +188,13 @@ inline FetchSpec fetchSpecOf(const OAuthCredentials& tenant, const FlowContext& 
     const std::string form = oauthForm(tenant) + "&client_id=" + formEncode(tenant.clientId);
     switch (tenant.authMethod) {
         case ClientAuthMethod::SecretBasic:
-            spec.body = oauthForm(tenant);
+            spec.body.buffer() = oauthForm(tenant);
             spec.authorization = oauthBasicAuthorization(tenant.clientId, tenant.secret);
             spec.redactions.push_back(spec.authorization);
             break;
         case ClientAuthMethod::SecretPost: {
-            SecretString body(form);
-            body.buffer().append("&client_secret=").append(formEncodeSecret(tenant.secret).view());
-            spec.body = body.view();
+            spec.body.buffer() = form;
+            spec.body.buffer().append("&client_secret=").append(formEncodeSecret(tenant.secret).view());
             spec.redactions.push_back(formEncodeSecret(tenant.secret));
             break;
         }
@@ -219,7 +218,7 @@ inline FetchSpec fetchSpecOf(const OAuthCredentials& tenant, const FlowContext& 
             };
             break;
         case ClientAuthMethod::TlsClientAuth:
-            spec.body = form;
+            spec.body.buffer() = form;
             spec.clientCertificatePem = tenant.certificatePem;
             spec.clientKeyPem = SecretString(tenant.privateKeyPem);
             spec.beforeAttempt = [](HttpRequest& request) {

@@ -242,6 +242,9 @@ class HttpEngine {
             proxy.redactions.clear();
             wipeString(request.proxy);
         }
+        Transfer(const Transfer&) = delete;
+        Transfer& operator=(const Transfer&) = delete;
+        ~Transfer() { wipeString(request.body); }  // it may hold a secret or a client assertion
 
         void fail(const Error& error) { finish(nullptr, std::make_exception_ptr(error)); }
         void finish(HttpReply* finalReply, std::exception_ptr error) noexcept {
