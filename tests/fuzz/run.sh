@@ -24,7 +24,7 @@ mkdir -p "$results"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 
 failed=0
-for name in token_reply jwt vcap http_headers redact error_body; do
+for name in token_reply jwt vcap http_headers redact error_body discovery; do
   binary="$build_dir/tests/fuzz/fuzz_$name"
   if [[ ! -x $binary ]]; then
     echo "fuzz_$name: not built ($binary); configure with --preset fuzz" >&2
