@@ -2,6 +2,7 @@
 // every function defined in the headers appear twice at link time, so a missing `inline` fails
 // the build instead of a user's.
 #include <mca/auth_client.hpp>
+#include <mca/detail/jws.hpp>  // not yet reached through auth_client.hpp
 
 namespace mca::test {
 std::size_t secondTranslationUnitCachedTokens(const AuthClient& client) { return client.cachedTokens(); }
