@@ -2,8 +2,6 @@
 // every function defined in the headers appear twice at link time, so a missing `inline` fails
 // the build instead of a user's.
 #include <mca/auth_client.hpp>
-// Not (yet) reached from auth_client.hpp: included here so that the check covers it too.
-#include <mca/detail/discovery.hpp>
 
 namespace mca::test {
 std::size_t secondTranslationUnitCachedTokens(const AuthClient& client) { return client.cachedTokens(); }

@@ -20,16 +20,6 @@
 
 namespace mca::detail {
 
-inline std::string base64UrlEncode(std::string_view bytes) {
-    std::string text = base64Encode(bytes);
-    for (char& c : text) {
-        if (c == '+') c = '-';
-        if (c == '/') c = '_';
-    }
-    while (!text.empty() && text.back() == '=') text.pop_back();
-    return text;
-}
-
 /// A parsed client certificate with its private key, checked to belong together.
 class ClientCertificate {
   public:

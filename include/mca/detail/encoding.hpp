@@ -43,6 +43,17 @@ inline std::string base64Encode(std::string_view bytes) {
     return out;
 }
 
+/// Encodes base64url (RFC 4648 §5) without padding, as JWS (RFC 7515 §2) requires.
+inline std::string base64UrlEncode(std::string_view bytes) {
+    std::string text = base64Encode(bytes);
+    for (char& c : text) {
+        if (c == '+') c = '-';
+        if (c == '/') c = '_';
+    }
+    while (!text.empty() && text.back() == '=') text.pop_back();
+    return text;
+}
+
 /// Decodes base64url (RFC 4648 §5), padding optional; nullopt on any other byte.
 inline std::optional<std::string> base64UrlDecode(std::string_view text) {
     while (!text.empty() && text.back() == '=') {
