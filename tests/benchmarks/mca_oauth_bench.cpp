@@ -348,6 +348,42 @@ std::vector<Row> tenantHandleHits(test::McaTestServer& server, const Scale& scal
             row("(info) cache hit, handler form, certificate credentials", "handle/certificate by credentials", false)};
 }
 
+/// What private_key_jwt adds to each token request: a fresh client assertion per algorithm,
+/// against the bare signature of the same bytes with the same key (the part no client avoids).
+std::vector<Row> clientAssertions(const Scale& scale) {
+    const auto rsa = test::makeKey("RSA");
+    const auto ec = test::makeKey("EC");
+    const std::string rsaPem = test::privateKeyPem(rsa.get()), ecPem = test::privateKeyPem(ec.get());
+    const detail::SigningKey rs256(rsaPem, "", "RS256"), ps256(rsaPem, "", "PS256"), es256(ecPem, "", "ES256");
+    const std::string audience = "https://login.example.com/realms/payments/protocol/openid-connect/token";
+    const std::string sample =
+        rs256.clientAssertion("payments-client", audience, "key-1", std::chrono::system_clock::now());
+    const std::string signingInput = sample.substr(0, sample.rfind('.'));
+    const std::pair<const char*, const detail::SigningKey*> algorithms[] = {
+        {"RS256", &rs256}, {"PS256", &ps256}, {"ES256", &es256}};
+    for (const auto& [alg, key] : algorithms) {
+        registerMedianBenchmark((std::string("assertion/") + alg).c_str(),
+                                [key = key, &audience] {
+                                    return key->clientAssertion("payments-client", audience, "key-1",
+                                                                std::chrono::system_clock::now());
+                                },
+                                scale);
+        registerMedianBenchmark((std::string("signature/") + alg).c_str(),
+                                [key = key, &signingInput] { return key->sign(signingInput); }, scale);
+    }
+    ResultCollector results;
+    runRegisteredBenchmarks(results);
+    std::vector<Row> rows;
+    for (const auto& [alg, key] : algorithms) {
+        const double ns = results.nanosecondsPerCall(std::string("assertion/") + alg);
+        const double floorNs = results.nanosecondsPerCall(std::string("signature/") + alg);
+        rows.push_back(Row{std::string("(info) private_key_jwt assertion per token request, ") + alg,
+                           fixed(ns / 1000, 1) + " us", fixed(floorNs / 1000, 1) + " us (the signature alone)",
+                           fixed(ns / floorNs, 2) + "x", "-", Verdict::Informative});
+    }
+    return rows;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Network figures: plain timing loops, medians over interleaved rounds.
 
@@ -687,6 +723,7 @@ int runAllFigures(const Scale& scale) {
     append(cacheHits(*server, scale));
     announce("cache hits with a tenant handle (Google Benchmark)");
     append(tenantHandleHits(*server, scale));
+    append(clientAssertions(scale));
     announce("cold fetches, sequential");
     const ColdFetch cold = coldFetchSequential(*server, scale);
     append(cold.rows);

@@ -98,7 +98,8 @@ class OAuth : public ::testing::Test {
         switch (method) {
             case ClientAuthMethod::SecretBasic:
             case ClientAuthMethod::SecretPost:
-                client.method = method == ClientAuthMethod::SecretBasic ? ClientAuth::SecretBasic : ClientAuth::SecretPost;
+                client.method =
+                    method == ClientAuthMethod::SecretBasic ? ClientAuth::SecretBasic : ClientAuth::SecretPost;
                 client.secret = kOAuthSecret;
                 credentials.secret = kOAuthSecret;
                 break;
@@ -121,9 +122,9 @@ class OAuth : public ::testing::Test {
 
     /// An assertion such as a workload identity provider writes to a file, for the realm.
     static std::string workloadAssertion(const McaTestServer& server, const std::string& jti) {
-        const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
+        const auto now =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
         return signJws(rsaKeyPem, "RS256",
                        {{"iss", "payments-client"},
                         {"sub", "payments-client"},
@@ -392,8 +393,9 @@ TEST_F(OAuth, DefaultCredentialsMayBeAnOAuthClient) {
 }
 
 TEST_F(OAuth, TokensOfEveryMethodAreSharedThroughTheStoreButThoseOfReadyAssertions) {
-    for (const auto method : {ClientAuthMethod::SecretBasic, ClientAuthMethod::SecretPost, ClientAuthMethod::PrivateKeyJwt,
-                              ClientAuthMethod::TlsClientAuth, ClientAuthMethod::ClientAssertion}) {
+    for (const auto method :
+         {ClientAuthMethod::SecretBasic, ClientAuthMethod::SecretPost, ClientAuthMethod::PrivateKeyJwt,
+          ClientAuthMethod::TlsClientAuth, ClientAuthMethod::ClientAssertion}) {
         const bool ready = method == ClientAuthMethod::ClientAssertion;
         SCOPED_TRACE(static_cast<int>(method));
         McaTestServer server(https());
@@ -529,8 +531,8 @@ TEST_F(OAuth, ConfigurationErrorsAreTypedAndFoundBeforeAnyRequest) {
          },
          Errc::MissingSecret},
         {"no key", [](OAuthCredentials& c) { c.privateKeyPem = "  \n"; }, Errc::MissingPem},
-        {"no certificate",
-         [](OAuthCredentials& c) { c.authMethod = ClientAuthMethod::TlsClientAuth; }, Errc::MissingPem},
+        {"no certificate", [](OAuthCredentials& c) { c.authMethod = ClientAuthMethod::TlsClientAuth; },
+         Errc::MissingPem},
         {"garbage key", [](OAuthCredentials& c) { c.privateKeyPem = "-----BEGIN PRIVATE KEY-----\nAAAA\n"; },
          Errc::InvalidCertificate},
         {"encrypted key", [&](OAuthCredentials& c) { c.privateKeyPem = encryptedPem; }, Errc::InvalidCertificate},
@@ -540,7 +542,10 @@ TEST_F(OAuth, ConfigurationErrorsAreTypedAndFoundBeforeAnyRequest) {
          Errc::InvalidCertificate},
         {"ES256 with an RSA key", [](OAuthCredentials& c) { c.signingAlg = "ES256"; }, Errc::InvalidConfiguration},
         {"unknown algorithm", [](OAuthCredentials& c) { c.signingAlg = "HS256"; }, Errc::InvalidConfiguration},
-        {"reserved parameter", [](OAuthCredentials& c) { c.extraParameters = {{"client_id", "someone-else"}}; },
+        {"reserved parameter",
+         [](OAuthCredentials& c) {
+             c.extraParameters = {{"client_id", "someone-else"}};
+         },
          Errc::InvalidConfiguration},
         {"no assertion file",
          [](OAuthCredentials& c) {

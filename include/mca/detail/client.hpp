@@ -102,8 +102,8 @@ struct AuthClient::Impl {
               options.maxConnectionsPerHost),
           discovery(engine, *clock, transportOf(options)),
           oauthStates(options.cacheSize),
-          context{*clock,    policy, cache, counters, engine, fleet.get(), log, transportOf(options), discovery,
-                  oauthStates} {
+          context{*clock,    policy,     cache, counters, engine, fleet.get(), log, transportOf(options),
+                  discovery, oauthStates} {
         detail::wipeString(options.secret);
         if (options.oauth) {
             detail::wipeString(options.oauth->secret);
@@ -134,10 +134,11 @@ struct AuthClient::Impl {
             if (!options.appId.empty() || !options.clientId.empty() || !options.secret.empty() ||
                 !options.serverUrl.empty() || !options.tokenUrl.empty() || !options.scope.empty()) {
                 auto record = std::make_shared<detail::TenantRecord>();
-                record->error = std::make_exception_ptr(
-                    Error(Errc::InvalidConfiguration, "Options::oauth is set, and so are the Node SDK's credential "
-                                                      "fields (appId, clientId, secret, serverUrl, tokenUrl, scope): "
-                                                      "set one or the other"));
+                record->error =
+                    std::make_exception_ptr(Error(Errc::InvalidConfiguration,
+                                                  "Options::oauth is set, and so are the Node SDK's credential "
+                                                  "fields (appId, clientId, secret, serverUrl, tokenUrl, scope): "
+                                                  "set one or the other"));
                 return record;
             }
             return detail::resolveTenant(*options.oauth, " (Options::oauth)");

@@ -23,18 +23,18 @@ namespace mca::detail {
 
 /// What a fetch sends, built from a tenant's credentials when a fetch starts (never on a hit).
 struct FetchSpec {
-    std::string url;                       // empty: the token endpoint is discovered from `issuer`
-    std::string issuer;                    // discovery (see ServerMetadataCache)
-    std::string authMethod;                // the method's metadata name, checked against discovery
-    SecretString body;                     // may hold the secret (client_secret_post)
-    SecretString authorization;            // the Authorization header value; empty: none
-    std::string clientCertificatePem;      // TLS client authentication
+    std::string url;                   // empty: the token endpoint is discovered from `issuer`
+    std::string issuer;                // discovery (see ServerMetadataCache)
+    std::string authMethod;            // the method's metadata name, checked against discovery
+    SecretString body;                 // may hold the secret (client_secret_post)
+    SecretString authorization;        // the Authorization header value; empty: none
+    std::string clientCertificatePem;  // TLS client authentication
     SecretString clientKeyPem;
     std::function<void(HttpRequest&)> beforeAttempt;  // see HttpRequest::beforeAttempt
-    std::vector<SecretString> redactions;  // never to appear in a message
-    std::string label;                     // who the token is for, for messages and logs
-    std::vector<SecretString> identity;    // the tenant's identity fields (see forEachIdentityField)
-    SecretString sealingSecret;            // what seals the tenant's tokens in the shared store; empty: not shared
+    std::vector<SecretString> redactions;             // never to appear in a message
+    std::string label;                                // who the token is for, for messages and logs
+    std::vector<SecretString> identity;               // the tenant's identity fields (see forEachIdentityField)
+    SecretString sealingSecret;  // what seals the tenant's tokens in the shared store; empty: not shared
 };
 
 /// What building a fetch's request may use besides the credentials.
@@ -202,13 +202,11 @@ inline FetchSpec fetchSpecOf(const OAuthCredentials& tenant, const FlowContext& 
         case ClientAuthMethod::ClientAssertion:
             // A new assertion for every request, retries included (servers refuse a replayed
             // jti); its audience is the token endpoint, known only once discovery is done.
-            spec.beforeAttempt = [state, form, clientId = tenant.clientId,
-                                  keyId = tenant.keyId](HttpRequest& request) {
+            spec.beforeAttempt = [state, form, clientId = tenant.clientId, keyId = tenant.keyId](HttpRequest& request) {
                 const SecretString assertion =
-                    state->signingKey
-                        ? SecretString(state->signingKey->clientAssertion(clientId, request.url, keyId,
-                                                                          std::chrono::system_clock::now()))
-                        : state->assertion->read();
+                    state->signingKey ? SecretString(state->signingKey->clientAssertion(
+                                            clientId, request.url, keyId, std::chrono::system_clock::now()))
+                                      : state->assertion->read();
                 request.body = form;
                 request.body.append("&client_assertion_type=")
                     .append(formEncode(kJwtBearerAssertionType))

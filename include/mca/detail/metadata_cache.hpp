@@ -92,10 +92,10 @@ class ServerMetadataCache {
                 std::string problem;
                 if (reply->status == 200) {
                     try {
-                        return complete(lookup->issuer,
-                                        std::make_shared<const ServerMetadata>(
-                                            parseServerMetadata(reply->body, lookup->issuer)),
-                                        nullptr);
+                        return complete(
+                            lookup->issuer,
+                            std::make_shared<const ServerMetadata>(parseServerMetadata(reply->body, lookup->issuer)),
+                            nullptr);
                     } catch (const Error& invalid) {
                         problem = withoutCode(invalid);
                     }

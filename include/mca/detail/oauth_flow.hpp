@@ -243,8 +243,6 @@ inline std::string oauthForm(const OAuthCredentials& tenant) {
 }
 
 /// Whether a URL's scheme is plain http (case-insensitive, as URL schemes are).
-inline bool isPlainHttp(std::string_view url) {
-    return url.size() > 7 && startsWithNoCase(url, "http://");
-}
+inline bool isPlainHttp(std::string_view url) { return url.size() > 7 && startsWithNoCase(url, "http://"); }
 
 }  // namespace mca::detail
