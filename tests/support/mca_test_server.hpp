@@ -156,10 +156,9 @@ class McaTestServer {
     //   private_key_jwt, in this order: "alg is not RS256, PS256 or ES256", "alg does not fit the
     //   key", "signature does not verify", "typ is not JWT", "iss and sub must both be the client
     //   id", "client_id does not match the assertion", "aud is not the token endpoint", "missing
-    //   exp", "assertion expired", "exp more than 10 minutes ahead", "iat in the future" (more than
-    //   60 s), "missing jti", "jti replayed" (per client); tls_client_auth: "no client certificate"
-    //   (always so over plain HTTP), "client certificate does not match". Then grant_type as for
-    //   addOAuthClient (400).
+    //   exp", "assertion expired", "exp more than 10 minutes ahead", "iat is not a number", "iat in the future" (more
+    //   than 60 s), "missing jti", "jti replayed" (per client); tls_client_auth: "no client certificate" (always so
+    //   over plain HTTP), "client certificate does not match". Then grant_type as for addOAuthClient (400).
     // A TLS server requests (never requires) a client certificate on every connection and accepts
     // any: only this endpoint looks at it.
     // Success: 200 {"access_token","token_type":"Bearer","expires_in","scope" (when a non-empty
