@@ -11,6 +11,7 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
@@ -20,6 +21,7 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -50,6 +52,19 @@ constexpr std::size_t kMaxRequestBytes = 64 * 1024;    // request line + headers
 constexpr std::string_view kJwtHeader = R"({"alg":"RS256","typ":"JWT"})";
 constexpr std::chrono::minutes kCertificateTimestampSkew{5};
 constexpr std::string_view kCertificateOk = "ok";
+// Realms: any OAuth 2.0 server, laid out as Keycloak lays out its realms.
+constexpr std::string_view kRealmsPath = "/realms/";
+constexpr std::string_view kRealmTokenSuffix = "/protocol/openid-connect/token";
+constexpr std::string_view kRealmKeysSuffix = "/protocol/openid-connect/certs";
+constexpr std::string_view kOpenIdConfigurationSuffix = "/.well-known/openid-configuration";
+// RFC 8414 section 3: the well-known segment goes between the host and the issuer's path.
+constexpr std::string_view kOAuthMetadataPath = "/.well-known/oauth-authorization-server/realms/";
+constexpr std::string_view kJwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+constexpr std::chrono::minutes kMaxAssertionLifetime{10};
+constexpr std::chrono::seconds kMaxIatAhead{60};
+constexpr std::size_t kPssSaltLength = 32;  // RFC 7518 section 3.5: the salt is as long as the hash
+constexpr std::size_t kEs256HalfLength = 32;
+constexpr std::string_view kClientAuthOk = "ok";
 
 // ---------------------------------------------------------------------------
 // Resource ownership
@@ -69,6 +84,7 @@ using DigestContextPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
 using BignumPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
+using EcdsaSignaturePtr = std::unique_ptr<ECDSA_SIG, Deleter<ECDSA_SIG_free>>;
 
 struct OpenSslFree {  // OPENSSL_free is a macro, so Deleter<> cannot take it
     void operator()(void* pointer) const noexcept { OPENSSL_free(pointer); }
@@ -288,18 +304,57 @@ Response errorResponse(int status, std::string_view error, std::string_view desc
 }
 
 enum class Endpoint {
-    Token,       // MCA: /imf-authserver/authorization/v1/apps/{appId}/token
-    PublicKey,   // MCA: /imf-authserver/authorization/v1/apps/{appId}/publickey
-    OAuthToken,  // App ID (RFC 6749 section 4.4): /oauth/v4/{tenantId}/token
+    Token,                // MCA: /imf-authserver/authorization/v1/apps/{appId}/token
+    PublicKey,            // MCA: /imf-authserver/authorization/v1/apps/{appId}/publickey
+    OAuthToken,           // App ID (RFC 6749 section 4.4): /oauth/v4/{tenantId}/token
+    RealmToken,           // /realms/{realm}/protocol/openid-connect/token
+    RealmKeys,            // /realms/{realm}/protocol/openid-connect/certs
+    OAuthMetadata,        // /.well-known/oauth-authorization-server/realms/{realm}
+    OpenIdConfiguration,  // /realms/{realm}/.well-known/openid-configuration
 };
 
 struct Route {
     Endpoint endpoint;
-    std::string appId;  // percent-decoded; the tenantId for OAuthToken
+    std::string appId;  // percent-decoded; the tenantId for OAuthToken, the realm for the realm endpoints
 };
+
+// Realm names stay one literal path segment: no decoding, and no dot segment a client would collapse.
+bool isRealmName(std::string_view name) {
+    if (name.empty() || name == "." || name == "..") return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+               c == '-';
+    });
+}
+
+const std::string& checkedRealm(const std::string& realm) {
+    if (!isRealmName(realm)) throw std::invalid_argument("McaTestServer: bad realm name '" + realm + "'");
+    return realm;
+}
+
+std::optional<Route> realmRouteOf(std::string_view path) {
+    if (path.substr(0, kOAuthMetadataPath.size()) == kOAuthMetadataPath) {
+        path.remove_prefix(kOAuthMetadataPath.size());
+        if (!isRealmName(path)) return std::nullopt;
+        return Route{Endpoint::OAuthMetadata, std::string(path)};
+    }
+    path.remove_prefix(kRealmsPath.size());
+    const std::size_t slash = path.find('/');
+    if (slash == std::string_view::npos || !isRealmName(path.substr(0, slash))) return std::nullopt;
+    const std::string_view suffix = path.substr(slash);
+    const std::string realm(path.substr(0, slash));
+    if (suffix == kRealmTokenSuffix) return Route{Endpoint::RealmToken, realm};
+    if (suffix == kRealmKeysSuffix) return Route{Endpoint::RealmKeys, realm};
+    if (suffix == kOpenIdConfigurationSuffix) return Route{Endpoint::OpenIdConfiguration, realm};
+    return std::nullopt;
+}
 
 std::optional<Route> routeOf(std::string_view target) {
     std::string_view path = target.substr(0, target.find('?'));
+    if (path.substr(0, kRealmsPath.size()) == kRealmsPath ||
+        path.substr(0, kOAuthMetadataPath.size()) == kOAuthMetadataPath) {
+        return realmRouteOf(path);
+    }
     const bool mca = path.substr(0, kAppsPath.size()) == kAppsPath;
     if (!mca && path.substr(0, kOAuthPath.size()) != kOAuthPath) return std::nullopt;
     path.remove_prefix(mca ? kAppsPath.size() : kOAuthPath.size());
@@ -433,6 +488,15 @@ SslContextPtr makeTlsContext(const std::string& certFile, const std::string& key
         SSL_CTX_check_private_key(context.get()) != 1) {
         throwOpenSslError("cannot load TLS key " + keyFile);
     }
+    // tls_client_auth: ask every client for a certificate but require none and accept any, so
+    // the other endpoints work without one; the realm token endpoint compares it with the
+    // registered one.
+    SSL_CTX_set_verify(context.get(), SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+    // With SSL_VERIFY_PEER, OpenSSL fails every session resumption unless a session id context is set.
+    static constexpr unsigned char kSessionContext[] = "mca-test-server";
+    if (SSL_CTX_set_session_id_context(context.get(), kSessionContext, sizeof kSessionContext - 1) != 1) {
+        throwOpenSslError("SSL_CTX_set_session_id_context failed");
+    }
     return context;
 }
 
@@ -506,7 +570,7 @@ std::string certificateDerFromPem(const std::string& pem) {
     const BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
     const X509Ptr certificate(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
     ERR_clear_error();
-    if (!certificate) throw std::invalid_argument("McaTestServer: no PEM certificate in addCertificateClient");
+    if (!certificate) throw std::invalid_argument("McaTestServer: no PEM certificate");
     return certificateDer(certificate.get());
 }
 
@@ -533,6 +597,147 @@ std::optional<std::string> commonNameOf(const X509* certificate) {
     const std::unique_ptr<unsigned char, OpenSslFree> owner(utf8);
     if (length < 0) return std::nullopt;
     return std::string(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(length));
+}
+
+// ---------------------------------------------------------------------------
+// RS256, PS256 and ES256 (RFC 7518 section 3), written apart from the library's signer so that
+// tests can check it.
+
+// Encrypted keys are refused rather than prompting on the terminal (OpenSSL's default callback).
+int noPassword(char*, int, int, void*) { return 0; }
+
+BioPtr memoryBio(const std::string& text) {
+    return BioPtr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+}
+
+// The key of a public key, private key or certificate PEM; null when there is none.
+PkeyPtr keyFromPem(const std::string& pem) {
+    BioPtr bio = memoryBio(pem);
+    PkeyPtr key(bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, noPassword, nullptr) : nullptr);
+    if (!key && (bio = memoryBio(pem))) key.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, noPassword, nullptr));
+    if (!key && (bio = memoryBio(pem))) {
+        const X509Ptr certificate(PEM_read_bio_X509(bio.get(), nullptr, noPassword, nullptr));
+        if (certificate) key.reset(X509_get_pubkey(certificate.get()));
+    }
+    ERR_clear_error();
+    return key;
+}
+
+enum class JwsAlg { RS256, PS256, ES256 };
+
+std::optional<JwsAlg> jwsAlgOf(const nlohmann::json& alg) {
+    if (alg == "RS256") return JwsAlg::RS256;
+    if (alg == "PS256") return JwsAlg::PS256;
+    if (alg == "ES256") return JwsAlg::ES256;
+    return std::nullopt;
+}
+
+bool algFitsKey(JwsAlg alg, EVP_PKEY* key) {
+    if (alg != JwsAlg::ES256) return EVP_PKEY_is_a(key, "RSA") == 1;
+    char group[64] = {};
+    std::size_t length = 0;
+    const bool p256 =
+        EVP_PKEY_is_a(key, "EC") == 1 &&
+        EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &length) == 1 &&
+        (std::string_view(group) == "prime256v1" || std::string_view(group) == "P-256");
+    ERR_clear_error();
+    return p256;
+}
+
+// RFC 7518 section 3.5 fixes the PSS parameters; RS256 and ES256 keep OpenSSL's defaults.
+bool configurePss(EVP_PKEY_CTX* context, JwsAlg alg) {
+    return alg != JwsAlg::PS256 || (EVP_PKEY_CTX_set_rsa_padding(context, RSA_PKCS1_PSS_PADDING) == 1 &&
+                                    EVP_PKEY_CTX_set_rsa_pss_saltlen(context, static_cast<int>(kPssSaltLength)) == 1 &&
+                                    EVP_PKEY_CTX_set_rsa_mgf1_md(context, EVP_sha256()) == 1);
+}
+
+// A JWS carries an ECDSA signature as r||s, fixed-size big-endian halves; EVP speaks DER.
+std::optional<std::string> es256ToDer(std::string_view signature) {
+    if (signature.size() != 2 * kEs256HalfLength) return std::nullopt;
+    const auto* bytes = reinterpret_cast<const unsigned char*>(signature.data());
+    EcdsaSignaturePtr ecdsa(ECDSA_SIG_new());
+    BignumPtr r(BN_bin2bn(bytes, kEs256HalfLength, nullptr));
+    BignumPtr s(BN_bin2bn(bytes + kEs256HalfLength, kEs256HalfLength, nullptr));
+    if (!ecdsa || !r || !s || ECDSA_SIG_set0(ecdsa.get(), r.get(), s.get()) != 1) return std::nullopt;
+    static_cast<void>(r.release());  // owned by `ecdsa` now
+    static_cast<void>(s.release());
+    unsigned char* der = nullptr;
+    const int length = i2d_ECDSA_SIG(ecdsa.get(), &der);
+    const std::unique_ptr<unsigned char, OpenSslFree> owner(der);
+    if (length <= 0) return std::nullopt;
+    return std::string(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length));
+}
+
+std::string derToEs256(std::string_view der) {
+    const auto* cursor = reinterpret_cast<const unsigned char*>(der.data());
+    const EcdsaSignaturePtr ecdsa(d2i_ECDSA_SIG(nullptr, &cursor, static_cast<long>(der.size())));
+    if (!ecdsa) throwOpenSslError("d2i_ECDSA_SIG failed");
+    const BIGNUM* r = nullptr;
+    const BIGNUM* s = nullptr;
+    ECDSA_SIG_get0(ecdsa.get(), &r, &s);
+    std::string signature(2 * kEs256HalfLength, '\0');
+    auto* out = reinterpret_cast<unsigned char*>(signature.data());
+    if (BN_bn2binpad(r, out, kEs256HalfLength) != static_cast<int>(kEs256HalfLength) ||
+        BN_bn2binpad(s, out + kEs256HalfLength, kEs256HalfLength) != static_cast<int>(kEs256HalfLength)) {
+        throwOpenSslError("ES256 signature halves do not fit 32 bytes");
+    }
+    return signature;
+}
+
+bool verifyWithAlg(EVP_PKEY* key, JwsAlg alg, std::string_view signingInput, std::string_view signature) {
+    const DigestContextPtr context(EVP_MD_CTX_new());
+    EVP_PKEY_CTX* keyContext = nullptr;  // owned by `context`
+    return context && EVP_DigestVerifyInit(context.get(), &keyContext, EVP_sha256(), nullptr, key) == 1 &&
+           configurePss(keyContext, alg) &&
+           EVP_DigestVerify(context.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                            reinterpret_cast<const unsigned char*>(signingInput.data()), signingInput.size()) == 1;
+}
+
+std::string signWithAlg(EVP_PKEY* key, JwsAlg alg, std::string_view input) {
+    const DigestContextPtr context(EVP_MD_CTX_new());
+    EVP_PKEY_CTX* keyContext = nullptr;  // owned by `context`
+    std::size_t length = 0;
+    const auto* data = reinterpret_cast<const unsigned char*>(input.data());
+    if (!context || EVP_DigestSignInit(context.get(), &keyContext, EVP_sha256(), nullptr, key) != 1 ||
+        !configurePss(keyContext, alg) || EVP_DigestSign(context.get(), nullptr, &length, data, input.size()) != 1) {
+        throwOpenSslError("EVP_DigestSign failed");
+    }
+    std::string signature(length, '\0');
+    if (EVP_DigestSign(context.get(), reinterpret_cast<unsigned char*>(signature.data()), &length, data,
+                       input.size()) != 1) {
+        throwOpenSslError("EVP_DigestSign failed");
+    }
+    signature.resize(length);
+    return alg == JwsAlg::ES256 ? derToEs256(signature) : signature;
+}
+
+// Why `text` does not verify with `key`; empty when it does.
+std::string jwsProblem(std::string_view text, EVP_PKEY* key) {
+    const std::optional<CompactJws> jws = splitCompactJws(text);
+    if (!jws) return "malformed JWS";
+    const nlohmann::json header = decodeJwsJson(jws->header);
+    std::optional<std::string> signature = base64Decode(jws->signature, Base64::Url);
+    if (!header.is_object() || !signature) return "malformed JWS";
+    const auto algField = header.find("alg");
+    const std::optional<JwsAlg> alg = algField == header.end() ? std::nullopt : jwsAlgOf(*algField);
+    if (!alg) return "alg is not RS256, PS256 or ES256";
+    if (!algFitsKey(*alg, key)) return "alg does not fit the key";
+    if (*alg == JwsAlg::ES256) {
+        signature = es256ToDer(*signature);  // a DER signature, as OpenSSL makes it, is refused here
+        if (!signature) return "signature does not verify";
+    }
+    const bool valid = verifyWithAlg(key, *alg, jws->signingInput, *signature);
+    ERR_clear_error();
+    return valid ? std::string() : "signature does not verify";
+}
+
+std::string sha256(std::string_view bytes) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+        throwOpenSslError("EVP_Digest failed");
+    }
+    return std::string(reinterpret_cast<const char*>(digest), length);
 }
 
 Reply serviceUnavailableReply() {
@@ -647,6 +852,55 @@ class McaTestServer::Impl {
         return lastCertificateCheck_;
     }
 
+    void addOAuth2Client(const std::string& realm, OAuth2Client client) {
+        checkedRealm(realm);
+        if (client.clientId.empty()) throw std::invalid_argument("McaTestServer: empty clientId");
+        RealmClient entry{std::move(client), {}, {}};
+        if (entry.client.method == ClientAuth::PrivateKeyJwt && !keyFromPem(entry.client.publicKeyPem)) {
+            throw std::invalid_argument("McaTestServer: private_key_jwt needs a public key or certificate PEM");
+        }
+        if (entry.client.method == ClientAuth::TlsClientAuth) {
+            entry.certificateDer = certificateDerFromPem(entry.client.certificatePem);
+        }
+        const std::lock_guard lock(stateMutex_);
+        std::string clientId = entry.client.clientId;
+        realms_[realm].clients.insert_or_assign(std::move(clientId), std::move(entry));
+    }
+    std::string issuer(const std::string& realm) const {
+        return origin() + std::string(kRealmsPath) + checkedRealm(realm);
+    }
+    std::string tokenEndpoint(const std::string& realm) const { return issuer(realm) + std::string(kRealmTokenSuffix); }
+    void setDiscoveryReply(const std::string& realm, DiscoveryDocument which, std::optional<Reply> reply) {
+        checkedRealm(realm);
+        const std::lock_guard lock(stateMutex_);
+        realms_[realm].discoveryReplies[static_cast<std::size_t>(which)] = std::move(reply);
+    }
+    void setSupportedAuthMethods(const std::string& realm, std::vector<std::string> methods) {
+        checkedRealm(realm);
+        const std::lock_guard lock(stateMutex_);
+        realms_[realm].authMethods = std::move(methods);
+    }
+    std::size_t discoveryRequests() const {
+        const std::lock_guard lock(stateMutex_);
+        return discoveryRequests_;
+    }
+    std::string lastClientAuthCheck() const {
+        const std::lock_guard lock(stateMutex_);
+        return lastClientAuthCheck_;
+    }
+    nlohmann::json lastClientAssertionHeader() const {
+        const std::lock_guard lock(stateMutex_);
+        return lastAssertionHeader_;
+    }
+    nlohmann::json lastClientAssertionClaims() const {
+        const std::lock_guard lock(stateMutex_);
+        return lastAssertionClaims_;
+    }
+    FormFields lastTokenForm() const {
+        const std::lock_guard lock(stateMutex_);
+        return lastTokenForm_;
+    }
+
   private:
     std::string origin() const {
         return std::string(tlsContext_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
@@ -664,6 +918,28 @@ class McaTestServer::Impl {
     struct IncomingRequest {
         RecordedRequest recorded;
         bool keepAlive = true;
+        std::optional<std::string> clientCertificateDer;  // the TLS peer's leaf certificate, when it sent one
+    };
+
+    struct RealmClient {
+        OAuth2Client client;
+        std::string certificateDer;  // TlsClientAuth
+        std::set<std::string> jtis;  // of the assertions accepted so far
+    };
+
+    struct Realm {
+        std::map<std::string, RealmClient> clients;  // by client id
+        std::vector<std::string> authMethods = {"client_secret_basic", "client_secret_post", "private_key_jwt",
+                                                "tls_client_auth"};
+        std::array<std::optional<Reply>, 2> discoveryReplies;  // by DiscoveryDocument
+    };
+
+    // The outcome of a realm token request's client authentication.
+    struct ClientAuthOutcome {
+        int status = 401;
+        std::string check;  // kClientAuthOk, or the error_description
+        std::string clientId;
+        std::optional<std::string> certificateThumbprint;  // tls_client_auth: x5t#S256
     };
 
     enum class ConnectionFate {
@@ -742,17 +1018,25 @@ class McaTestServer::Impl {
                 return;
             }
         }
+        std::optional<std::string> clientCertificateDer;
+        if (const X509* peer = ssl ? SSL_get0_peer_certificate(ssl.get()) : nullptr) {
+            clientCertificateDer = certificateDer(const_cast<X509*>(peer));
+        }
         Stream stream(connection.fd.get(), ssl.get(), stop_);
-        if (serveHttp(stream, connection.id) == ConnectionFate::Close && ssl) SSL_shutdown(ssl.get());
+        if (serveHttp(stream, connection.id, clientCertificateDer) == ConnectionFate::Close && ssl) {
+            SSL_shutdown(ssl.get());
+        }
         ERR_clear_error();
     }
 
-    ConnectionFate serveHttp(Stream& stream, std::uint64_t connectionId) {
+    ConnectionFate serveHttp(Stream& stream, std::uint64_t connectionId,
+                             const std::optional<std::string>& clientCertificateDer) {
         std::string unread;  // bytes received past the previous request (pipelining)
         while (true) {
             std::optional<IncomingRequest> request = readRequest(stream, unread);
             if (!request) return ConnectionFate::Close;
             request->recorded.connectionId = connectionId;
+            request->clientCertificateDer = clientCertificateDer;
             {
                 const std::lock_guard lock(stateMutex_);
                 requests_.push_back(request->recorded);
@@ -815,7 +1099,7 @@ class McaTestServer::Impl {
 
         const std::string connection = request->header("Connection");
         const bool keepAlive = http11 ? !listsToken(connection, "close") : listsToken(connection, "keep-alive");
-        return IncomingRequest{std::move(*request), keepAlive};
+        return IncomingRequest{std::move(*request), keepAlive, std::nullopt};  // the certificate is the caller's
     }
 
     static ConnectionFate sendResponse(Stream& stream, const Response& response, bool keepAlive) {
@@ -829,7 +1113,9 @@ class McaTestServer::Impl {
         if (!route)
             return sendResponse(stream, errorResponse(404, "not_found", "no such endpoint"), incoming.keepAlive);
 
-        const char* allowedMethod = route->endpoint == Endpoint::PublicKey ? "GET" : "POST";
+        const bool get = route->endpoint == Endpoint::PublicKey || route->endpoint == Endpoint::RealmKeys ||
+                         route->endpoint == Endpoint::OAuthMetadata || route->endpoint == Endpoint::OpenIdConfiguration;
+        const char* allowedMethod = get ? "GET" : "POST";
         if (request.method != allowedMethod) {
             Response response = errorResponse(405, "method_not_allowed", std::string(allowedMethod) + " only");
             response.headers.emplace_back("Allow", allowedMethod);
@@ -838,6 +1124,16 @@ class McaTestServer::Impl {
         if (route->endpoint == Endpoint::PublicKey) {
             return sendResponse(stream, Response{200, {{"Content-Type", "application/json"}}, signingKey_.jwkJson},
                                 incoming.keepAlive);
+        }
+        if (route->endpoint == Endpoint::RealmKeys) {
+            nlohmann::json key = nlohmann::json::parse(signingKey_.jwkJson);
+            key["use"] = "sig";
+            key["alg"] = "RS256";
+            return sendResponse(stream, jsonResponse(200, {{"keys", nlohmann::json::array({key})}}),
+                                incoming.keepAlive);
+        }
+        if (route->endpoint == Endpoint::OAuthMetadata || route->endpoint == Endpoint::OpenIdConfiguration) {
+            return answerDiscovery(stream, incoming, *route);
         }
         return answerTokenRequest(stream, incoming, *route);
     }
@@ -861,12 +1157,62 @@ class McaTestServer::Impl {
 
     ConnectionFate answerTokenRequest(Stream& stream, const IncomingRequest& incoming, const Route& route) {
         const Reply reply = nextTokenReply();
+        if (route.endpoint == Endpoint::RealmToken) recordRealmTokenRequest(incoming.recorded);
         if (!stop_.sleepFor(reply.delay)) return ConnectionFate::Drop;
+        return sendScripted(stream, incoming.keepAlive, reply, [&] {
+            switch (route.endpoint) {
+                case Endpoint::OAuthToken:
+                    return oauthTokenAnswer(incoming.recorded, route.appId, reply);
+                case Endpoint::RealmToken:
+                    return realmTokenAnswer(incoming, route.appId, reply);
+                default:
+                    return mcaTokenAnswer(incoming.recorded, route.appId, reply);
+            }
+        });
+    }
 
-        const bool keepAlive = incoming.keepAlive;
+    ConnectionFate answerDiscovery(Stream& stream, const IncomingRequest& incoming, const Route& route) {
+        const auto which = static_cast<std::size_t>(route.endpoint == Endpoint::OAuthMetadata
+                                                        ? DiscoveryDocument::OAuthAuthorizationServer
+                                                        : DiscoveryDocument::OpenIdConfiguration);
+        Reply reply;
+        std::optional<std::vector<std::string>> authMethods;  // nullopt: no such realm
+        {
+            const std::lock_guard lock(stateMutex_);
+            ++discoveryRequests_;
+            if (const auto realm = realms_.find(route.appId); realm != realms_.end()) {
+                authMethods = realm->second.authMethods;
+                if (realm->second.discoveryReplies[which]) reply = *realm->second.discoveryReplies[which];
+            }
+        }
+        if (!stop_.sleepFor(reply.delay)) return ConnectionFate::Drop;
+        return sendScripted(stream, incoming.keepAlive, reply, [&] {
+            if (!authMethods) return errorResponse(404, "not_found", "no such realm");
+            nlohmann::json document = {{"issuer", issuer(route.appId)},
+                                       {"token_endpoint", tokenEndpoint(route.appId)},
+                                       {"jwks_uri", issuer(route.appId) + std::string(kRealmKeysSuffix)},
+                                       {"grant_types_supported", nlohmann::json::array({"client_credentials"})},
+                                       {"token_endpoint_auth_signing_alg_values_supported",
+                                        nlohmann::json::array({"RS256", "PS256", "ES256"})},
+                                       {"tls_client_certificate_bound_access_tokens", true}};
+            if (!authMethods->empty()) document["token_endpoint_auth_methods_supported"] = *authMethods;
+            return jsonResponse(200, document);
+        });
+    }
+
+    // Sends what `reply` scripts; `protocol()` makes the protocol's answer (Normal, DropMidReply,
+    // Trickle), to which the reply's status (when not 200) and extra headers apply.
+    template <typename Protocol>
+    ConnectionFate sendScripted(Stream& stream, bool keepAlive, const Reply& reply, Protocol&& protocol) {
+        const auto protocolResponse = [&] {
+            Response response = protocol();
+            if (reply.status != 200) response.status = reply.status;
+            response.headers.insert(response.headers.end(), reply.headers.begin(), reply.headers.end());
+            return response;
+        };
         switch (reply.action) {
             case Action::Normal:
-                return sendResponse(stream, protocolTokenResponse(incoming.recorded, route, reply), keepAlive);
+                return sendResponse(stream, protocolResponse(), keepAlive);
             case Action::Status:
                 return sendResponse(stream, Response{reply.status, reply.headers, reply.body}, keepAlive);
             case Action::RawBody: {
@@ -882,12 +1228,12 @@ class McaTestServer::Impl {
             case Action::DropBeforeReply:
                 return ConnectionFate::Drop;
             case Action::DropMidReply: {
-                const Response response = protocolTokenResponse(incoming.recorded, route, reply);
+                const Response response = protocolResponse();
                 stream.write(serializeHead(response, keepAlive) + response.body.substr(0, response.body.size() / 2));
                 return ConnectionFate::Drop;
             }
             case Action::Trickle: {
-                const Response response = protocolTokenResponse(incoming.recorded, route, reply);
+                const Response response = protocolResponse();
                 const std::string bytes = serializeHead(response, keepAlive) + response.body;
                 for (std::size_t i = 0; i < bytes.size(); ++i) {
                     if (i > 0 && !stop_.sleepFor(reply.trickleInterval)) return ConnectionFate::Drop;
@@ -900,15 +1246,6 @@ class McaTestServer::Impl {
                 return ConnectionFate::Drop;
         }
         return ConnectionFate::Drop;
-    }
-
-    // The protocol's answer, adjusted by a Normal-style reply (status override, extra headers, expires_in).
-    Response protocolTokenResponse(const RecordedRequest& request, const Route& route, const Reply& reply) {
-        Response response = route.endpoint == Endpoint::OAuthToken ? oauthTokenAnswer(request, route.appId, reply)
-                                                                   : mcaTokenAnswer(request, route.appId, reply);
-        if (reply.status != 200) response.status = reply.status;
-        response.headers.insert(response.headers.end(), reply.headers.begin(), reply.headers.end());
-        return response;
     }
 
     // The client authenticates with Basic (id and secret) or, as the Node SDK's
@@ -976,6 +1313,228 @@ class McaTestServer::Impl {
         response.headers.emplace_back("Cache-Control", "no-store");
         response.headers.emplace_back("Pragma", "no-cache");
         return response;
+    }
+
+    // Any OAuth 2.0 server's client credentials grant, with every client authentication method
+    // (the order of the checks is in the header, at addOAuth2Client).
+    Response realmTokenAnswer(const IncomingRequest& incoming, const std::string& realm, const Reply& reply) {
+        const RecordedRequest& request = incoming.recorded;
+        const bool basic = authorizationCredentials(request.header("Authorization"), "Basic").has_value();
+        const std::optional<FormFields> form = parseFormUrlEncoded(request.body);
+        const ClientAuthOutcome auth =
+            form ? authenticateRealmClient(realm, request, *form, basic, incoming.clientCertificateDer)
+                 : ClientAuthOutcome{400, "malformed form body", {}, {}};
+        {
+            const std::lock_guard lock(stateMutex_);
+            lastClientAuthCheck_ = auth.check;
+        }
+        if (auth.check != kClientAuthOk) {
+            Response response =
+                errorResponse(auth.status, auth.status == 401 ? "invalid_client" : "invalid_request", auth.check);
+            // RFC 6749 section 5.2: a 401 to a client that used the Authorization header names its scheme.
+            if (auth.status == 401 && basic)
+                response.headers.emplace_back("WWW-Authenticate", "Basic realm=\"" + realm + "\"");
+            return response;
+        }
+        if (std::optional<Response> refusal = refuseGrant(*form)) return std::move(*refusal);
+
+        const std::vector<std::string_view> scopes = formValues(*form, "scope");
+        const std::string scope = scopes.empty() ? std::string() : std::string(scopes.front());
+        const std::vector<std::string_view> resources = formValues(*form, "resource");
+        const std::vector<std::string_view> audiences = formValues(*form, "audience");
+        nlohmann::json claims = {{"iss", issuer(realm)}, {"sub", auth.clientId}, {"client_id", auth.clientId}};
+        if (resources.size() == 1) {
+            claims["aud"] = resources.front();
+        } else if (resources.size() > 1) {
+            claims["aud"] = resources;
+        } else {
+            claims["aud"] = audiences.empty() ? std::string_view(auth.clientId) : audiences.front();
+        }
+        if (!scope.empty()) claims["scope"] = scope;
+        if (auth.certificateThumbprint) claims["cnf"] = {{"x5t#S256", *auth.certificateThumbprint}};
+        const auto [token, expiresIn] = issueToken(std::move(claims), reply.expiresIn);
+        nlohmann::json body = {{"access_token", token}, {"token_type", "Bearer"}};
+        if (!reply.omitExpiresIn) body["expires_in"] = expiresIn;
+        if (!scope.empty()) body["scope"] = scope;
+        Response response = jsonResponse(200, body);
+        response.headers.emplace_back("Cache-Control", "no-store");
+        response.headers.emplace_back("Pragma", "no-cache");
+        return response;
+    }
+
+    ClientAuthOutcome authenticateRealmClient(const std::string& realm, const RecordedRequest& request,
+                                              const FormFields& form, bool basic,
+                                              const std::optional<std::string>& clientCertificateDer) {
+        const auto refuse = [](std::string check, int status = 401) {
+            return ClientAuthOutcome{status, std::move(check), {}, {}};
+        };
+        // RFC 6749 section 3.2: no parameter more than once; RFC 8707 lets `resource` repeat.
+        for (const auto& [name, value] : form) {
+            if (name != "resource" && formValues(form, name).size() > 1)
+                return refuse("repeated parameter " + name, 400);
+        }
+        const auto field = [&](std::string_view name) -> std::optional<std::string> {
+            const std::vector<std::string_view> values = formValues(form, name);
+            if (values.empty()) return std::nullopt;
+            return std::string(values.front());
+        };
+        const std::optional<std::string> clientIdField = field("client_id");
+        const std::optional<std::string> assertionText = field("client_assertion");
+        const std::optional<std::string> secretField = field("client_secret");
+        if (int{basic} + int{assertionText.has_value()} + int{secretField.has_value()} > 1) {
+            return refuse("more than one client authentication method", 400);
+        }
+
+        // The method is recognized by what is present, then must be the client's registered one.
+        ClientAuth method;
+        std::string clientId, secret;
+        nlohmann::json assertionHeader, assertionClaims;
+        if (basic) {
+            std::optional<ClientCredentials> credentials = parseOAuthBasicCredentials(request.header("Authorization"));
+            if (!credentials) return refuse("malformed Basic credentials");
+            if (clientIdField && *clientIdField != credentials->clientId) {
+                return refuse("client_id does not match the Basic credentials");
+            }
+            method = ClientAuth::SecretBasic;
+            clientId = std::move(credentials->clientId);
+            secret = std::move(credentials->secret);
+        } else if (secretField) {
+            if (!clientIdField) return refuse("client_secret without client_id");
+            method = ClientAuth::SecretPost;
+            clientId = *clientIdField;
+            secret = *secretField;
+        } else if (assertionText) {
+            if (field("client_assertion_type") != std::string(kJwtBearer)) {
+                return refuse("client_assertion_type is not jwt-bearer");
+            }
+            const std::optional<CompactJws> jws = splitCompactJws(*assertionText);
+            if (jws) {
+                assertionHeader = decodeJwsJson(jws->header);
+                assertionClaims = decodeJwsJson(jws->payload);
+            }
+            if (!jws || !assertionHeader.is_object() || !assertionClaims.is_object()) {
+                return refuse("malformed client assertion");
+            }
+            // RFC 7523 section 3: sub is the client id (iss too, checked once the signature holds).
+            const auto named = [&](const char* claim) -> std::optional<std::string> {
+                const auto found = assertionClaims.find(claim);
+                if (found == assertionClaims.end() || !found->is_string()) return std::nullopt;
+                return found->get<std::string>();
+            };
+            std::optional<std::string> id = named("sub");
+            if (!id) id = named("iss");
+            if (!id) id = clientIdField;
+            if (!id) return refuse("client assertion names no client");
+            method = ClientAuth::PrivateKeyJwt;
+            clientId = std::move(*id);
+        } else if (clientIdField) {
+            method = ClientAuth::TlsClientAuth;
+            clientId = *clientIdField;
+        } else {
+            return refuse("no client authentication");
+        }
+
+        std::optional<RealmClient> registered;
+        {
+            const std::lock_guard lock(stateMutex_);
+            if (const auto found = realms_.find(realm); found != realms_.end()) {
+                if (const auto client = found->second.clients.find(clientId); client != found->second.clients.end()) {
+                    registered = client->second;
+                }
+            }
+        }
+        if (!registered) return refuse("unknown client");
+        if (registered->client.method != method) return refuse("client authentication method not allowed");
+
+        ClientAuthOutcome outcome{200, std::string(kClientAuthOk), clientId, {}};
+        switch (method) {
+            case ClientAuth::SecretBasic:
+            case ClientAuth::SecretPost:
+                if (secret != registered->client.secret) return refuse("wrong secret");
+                break;
+            case ClientAuth::PrivateKeyJwt: {
+                std::string check = checkClientAssertion(realm, registered->client, *assertionText, assertionHeader,
+                                                         assertionClaims, clientIdField);
+                if (check != kClientAuthOk) return refuse(std::move(check));
+                break;
+            }
+            case ClientAuth::TlsClientAuth:
+                if (!clientCertificateDer) return refuse("no client certificate");
+                if (*clientCertificateDer != registered->certificateDer) {
+                    return refuse("client certificate does not match");
+                }
+                outcome.certificateThumbprint = base64UrlEncode(sha256(*clientCertificateDer));
+                break;
+        }
+        return outcome;
+    }
+
+    // RFC 7523 section 3 and OpenID Connect Core section 9; kClientAuthOk, or the failed check.
+    std::string checkClientAssertion(const std::string& realm, const OAuth2Client& client, const std::string& jws,
+                                     const nlohmann::json& header, const nlohmann::json& claims,
+                                     const std::optional<std::string>& clientIdField) {
+        std::string why;
+        if (!verifyJws(jws, client.publicKeyPem, &why))
+            return why == "malformed JWS" ? "malformed client assertion" : why;
+        if (const auto typ = header.find("typ"); typ != header.end() && *typ != "JWT") return "typ is not JWT";
+        if (claims.value("iss", nlohmann::json()) != client.clientId ||
+            claims.value("sub", nlohmann::json()) != client.clientId) {
+            return "iss and sub must both be the client id";
+        }
+        if (clientIdField && *clientIdField != client.clientId) return "client_id does not match the assertion";
+
+        const std::string endpoint = tokenEndpoint(realm);
+        const nlohmann::json aud = claims.value("aud", nlohmann::json());
+        const bool audienceOk =
+            aud == endpoint || (aud.is_array() && std::find(aud.begin(), aud.end(), endpoint) != aud.end());
+        if (!audienceOk) return "aud is not the token endpoint";
+
+        const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+        const auto exp = claims.find("exp");
+        if (exp == claims.end() || !exp->is_number()) return "missing exp";
+        if (exp->get<double>() <= now) return "assertion expired";
+        if (exp->get<double>() > now + std::chrono::duration<double>(kMaxAssertionLifetime).count()) {
+            return "exp more than 10 minutes ahead";
+        }
+        if (const auto iat = claims.find("iat"); iat != claims.end()) {
+            if (!iat->is_number()) return "iat is not a number";
+            if (iat->get<double>() > now + std::chrono::duration<double>(kMaxIatAhead).count()) {
+                return "iat in the future";
+            }
+        }
+        const auto jti = claims.find("jti");
+        if (jti == claims.end() || !jti->is_string() || jti->get_ref<const std::string&>().empty()) {
+            return "missing jti";
+        }
+        const std::lock_guard lock(stateMutex_);
+        const auto realmEntry = realms_.find(realm);
+        if (realmEntry == realms_.end()) return "unknown client";
+        const auto entry = realmEntry->second.clients.find(client.clientId);
+        if (entry == realmEntry->second.clients.end()) return "unknown client";
+        if (!entry->second.jtis.insert(jti->get<std::string>()).second) return "jti replayed";
+        return std::string(kClientAuthOk);
+    }
+
+    // What lastTokenForm and lastClientAssertion* report, whatever the reply will be.
+    void recordRealmTokenRequest(const RecordedRequest& request) {
+        std::optional<FormFields> form = parseFormUrlEncoded(request.body);
+        const std::vector<std::string_view> assertions =
+            form ? formValues(*form, "client_assertion") : std::vector<std::string_view>{};
+        nlohmann::json header, claims;
+        if (!assertions.empty()) {
+            if (const std::optional<CompactJws> jws = splitCompactJws(assertions.front())) {
+                header = decodeJwsJson(jws->header);
+                claims = decodeJwsJson(jws->payload);
+            }
+            if (header.is_discarded()) header = nullptr;
+            if (claims.is_discarded()) claims = nullptr;
+        }
+        const std::lock_guard lock(stateMutex_);
+        lastTokenForm_ = form ? std::move(*form) : FormFields{};
+        if (!assertions.empty()) {
+            lastAssertionHeader_ = std::move(header);
+            lastAssertionClaims_ = std::move(claims);
+        }
     }
 
     // The grant checks both token endpoints share; nullopt when the form asks for client_credentials.
@@ -1111,6 +1670,11 @@ class McaTestServer::Impl {
     std::vector<RecordedRequest> requests_;
     std::string lastIssuedToken_;
     std::string lastCertificateCheck_;
+    std::map<std::string, Realm> realms_;
+    std::size_t discoveryRequests_ = 0;
+    std::string lastClientAuthCheck_;
+    nlohmann::json lastAssertionHeader_, lastAssertionClaims_;
+    FormFields lastTokenForm_;
 };
 
 McaTestServer::McaTestServer(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -1143,6 +1707,57 @@ void McaTestServer::addOAuthClient(std::string tenantId, std::string clientId, s
     impl_->addOAuthClient(std::move(tenantId), std::move(clientId), std::move(secret));
 }
 std::string McaTestServer::lastCertificateCheck() const { return impl_->lastCertificateCheck(); }
+void McaTestServer::addOAuth2Client(const std::string& realm, OAuth2Client client) {
+    impl_->addOAuth2Client(realm, std::move(client));
+}
+std::string McaTestServer::issuer(const std::string& realm) const { return impl_->issuer(realm); }
+std::string McaTestServer::tokenEndpoint(const std::string& realm) const { return impl_->tokenEndpoint(realm); }
+void McaTestServer::setDiscoveryReply(const std::string& realm, DiscoveryDocument which, std::optional<Reply> reply) {
+    impl_->setDiscoveryReply(realm, which, std::move(reply));
+}
+void McaTestServer::setSupportedAuthMethods(const std::string& realm, std::vector<std::string> methods) {
+    impl_->setSupportedAuthMethods(realm, std::move(methods));
+}
+std::size_t McaTestServer::discoveryRequests() const { return impl_->discoveryRequests(); }
+std::string McaTestServer::lastClientAuthCheck() const { return impl_->lastClientAuthCheck(); }
+nlohmann::json McaTestServer::lastClientAssertionHeader() const { return impl_->lastClientAssertionHeader(); }
+nlohmann::json McaTestServer::lastClientAssertionClaims() const { return impl_->lastClientAssertionClaims(); }
+std::vector<std::pair<std::string, std::string>> McaTestServer::lastTokenForm() const { return impl_->lastTokenForm(); }
+
+const char* clientAuthName(ClientAuth method) {
+    switch (method) {
+        case ClientAuth::SecretBasic:
+            return "client_secret_basic";
+        case ClientAuth::SecretPost:
+            return "client_secret_post";
+        case ClientAuth::PrivateKeyJwt:
+            return "private_key_jwt";
+        case ClientAuth::TlsClientAuth:
+            return "tls_client_auth";
+    }
+    return "unknown";
+}
+
+bool verifyJws(const std::string& jws, const std::string& keyPem, std::string* why) {
+    const PkeyPtr key = keyFromPem(keyPem);
+    const std::string problem = key ? jwsProblem(jws, key.get()) : "no key in PEM";
+    if (!problem.empty() && why != nullptr) *why = problem;
+    return problem.empty();
+}
+
+std::string signJws(const std::string& privateKeyPem, const std::string& alg, const nlohmann::json& claims,
+                    const std::string& kid) {
+    const BioPtr bio = memoryBio(privateKeyPem);
+    const PkeyPtr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, noPassword, nullptr) : nullptr);
+    ERR_clear_error();
+    if (!key) throw std::invalid_argument("signJws: no private key PEM");
+    const std::optional<JwsAlg> jwsAlg = jwsAlgOf(alg);
+    if (!jwsAlg || !algFitsKey(*jwsAlg, key.get())) throw std::invalid_argument("signJws: alg " + alg + " unusable");
+    nlohmann::json header = {{"alg", alg}, {"typ", "JWT"}};
+    if (!kid.empty()) header["kid"] = kid;
+    const std::string signingInput = base64UrlEncode(header.dump()) + "." + base64UrlEncode(claims.dump());
+    return signingInput + "." + base64UrlEncode(signWithAlg(key.get(), *jwsAlg, signingInput));
+}
 
 bool verifyRs256Jwt(const std::string& jwt, const std::string& publicKeyPem) {
     const std::optional<CompactJws> jws = splitCompactJws(jwt);

@@ -4,6 +4,11 @@
 //   POST /imf-authserver/authorization/v1/apps/{appId}/token      (Basic or IMFCert, client_credentials)
 //   GET  /imf-authserver/authorization/v1/apps/{appId}/publickey  (RSA JWK of the signing key)
 //   POST /oauth/v4/{tenantId}/token                               (App ID, RFC 6749 section 4.4)
+//   POST /realms/{realm}/protocol/openid-connect/token             (any OAuth 2.0 server: every
+//        client authentication method of RFC 6749, RFC 7523 and RFC 8705, see addOAuth2Client)
+//   GET  /realms/{realm}/protocol/openid-connect/certs             (JWKS of the signing key)
+//   GET  /.well-known/oauth-authorization-server/realms/{realm}    (RFC 8414 metadata)
+//   GET  /realms/{realm}/.well-known/openid-configuration          (OpenID Connect Discovery)
 //
 // Tokens are RS256 JWTs. Token requests can be scripted (`pushReply`) to fail
 // in the ways a real network and server can: error statuses, garbage bodies,
@@ -54,6 +59,30 @@ struct Reply {
     std::string location;
     std::optional<long long> expiresIn;  // Normal: overrides the default expires_in in the JSON for this reply
     bool omitExpiresIn = false;          // Normal: leave expires_in out of the JSON
+};
+
+// How a client of a realm authenticates at its token endpoint.
+enum class ClientAuth {
+    SecretBasic,    // client_secret_basic: Authorization: Basic (RFC 6749 section 2.3.1)
+    SecretPost,     // client_secret_post: client_id and client_secret in the form
+    PrivateKeyJwt,  // private_key_jwt: a signed client_assertion (RFC 7523 section 2.2)
+    TlsClientAuth,  // tls_client_auth: the client certificate of the TLS handshake (RFC 8705 section 2)
+};
+// "client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth".
+const char* clientAuthName(ClientAuth method);
+
+struct OAuth2Client {
+    std::string clientId;
+    ClientAuth method = ClientAuth::SecretBasic;
+    std::string secret;  // SecretBasic / SecretPost
+    std::string
+        publicKeyPem;  // PrivateKeyJwt: a SubjectPublicKeyInfo PEM, or a certificate PEM (its public key is used)
+    std::string certificatePem;  // TlsClientAuth: the certificate the client must present (compared as DER of the leaf)
+};
+
+enum class DiscoveryDocument {
+    OAuthAuthorizationServer,  // GET /.well-known/oauth-authorization-server/realms/{realm}
+    OpenIdConfiguration,       // GET /realms/{realm}/.well-known/openid-configuration
 };
 
 struct ServerOptions {
@@ -107,6 +136,63 @@ class McaTestServer {
     // (= clientId), scope, iat, exp, jti. Errors per RFC 6749 section 5.2: 401 invalid_client,
     // 400 invalid_request / unsupported_grant_type. Counted and scripted like MCA token requests.
     void addOAuthClient(std::string tenantId, std::string clientId, std::string secret);
+
+    // Realms: an authorization server of any vendor, identified by issuer(realm). A realm exists
+    // once addOAuth2Client, setSupportedAuthMethods or setDiscoveryReply names it; its discovery
+    // documents are 404 before. Realm names are [A-Za-z0-9._-]+ but not "." or ".."
+    // (std::invalid_argument otherwise, from every method taking one).
+    //
+    // Token endpoint (POST tokenEndpoint(realm), client_credentials only), errors per RFC 6749
+    // section 5.2. Counted and scripted exactly like MCA token requests. Checked in this order:
+    //   the form (400 invalid_request "malformed form body"); no parameter twice but `resource`
+    //   (400 invalid_request "repeated parameter <name>"); the client authentication method, from
+    //   what is present: Authorization: Basic (decoded as for addOAuthClient), client_assertion,
+    //   client_secret, else client_id alone = tls_client_auth; more than one: 400 invalid_request
+    //   "more than one client authentication method". Then each a 401 invalid_client:
+    //   "no client authentication", "malformed Basic credentials", "client_id does not match the
+    //   Basic credentials", "client_secret without client_id", "client_assertion_type is not
+    //   jwt-bearer", "malformed client assertion", "client assertion names no client",
+    //   "unknown client", "client authentication method not allowed", "wrong secret";
+    //   private_key_jwt, in this order: "alg is not RS256, PS256 or ES256", "alg does not fit the
+    //   key", "signature does not verify", "typ is not JWT", "iss and sub must both be the client
+    //   id", "client_id does not match the assertion", "aud is not the token endpoint", "missing
+    //   exp", "assertion expired", "exp more than 10 minutes ahead", "iat is not a number", "iat in the future" (more
+    //   than 60 s), "missing jti", "jti replayed" (per client); tls_client_auth: "no client certificate" (always so
+    //   over plain HTTP), "client certificate does not match". Then grant_type as for addOAuthClient (400).
+    // A TLS server requests (never requires) a client certificate on every connection and accepts
+    // any: only this endpoint looks at it.
+    // Success: 200 {"access_token","token_type":"Bearer","expires_in","scope" (when a non-empty
+    // scope was asked)}; the token's claims: iss = issuer(realm), sub = client_id = the client id,
+    // aud = the `resource` values (a string for one, an array for several), else the `audience`
+    // field, else the client id; scope when asked; iat, exp, jti; and for tls_client_auth
+    // cnf {"x5t#S256": base64url(SHA-256(certificate DER))} (RFC 8705 section 3.1).
+    // Adding a client id again replaces the client. Throws std::invalid_argument when the key or
+    // certificate the method needs is not PEM.
+    void addOAuth2Client(const std::string& realm, OAuth2Client client);
+    std::string issuer(const std::string& realm) const;         // "{http|https}://127.0.0.1:PORT/realms/{realm}"
+    std::string tokenEndpoint(const std::string& realm) const;  // issuer(realm) + "/protocol/openid-connect/token"
+    // Discovery documents, both by default {"issuer","token_endpoint","jwks_uri",
+    // "token_endpoint_auth_methods_supported","token_endpoint_auth_signing_alg_values_supported",
+    // "grant_types_supported":["client_credentials"],"tls_client_certificate_bound_access_tokens":true}.
+    // `reply` scripts every GET of that document until reset with nullopt (= the correct one):
+    // Action::Normal (the document; a status other than 200 and the headers apply), Status, RawBody,
+    // Redirect, Drop*, Trickle, Hang, and its delay, as for token requests (setDelay does not apply).
+    void setDiscoveryReply(const std::string& realm, DiscoveryDocument which, std::optional<Reply> reply);
+    // token_endpoint_auth_methods_supported of both documents; by default all four method names;
+    // an empty vector leaves the field out. The token endpoint does not consult it.
+    void setSupportedAuthMethods(const std::string& realm, std::vector<std::string> methods);
+    std::size_t discoveryRequests() const;  // GETs of either discovery document, of any realm
+    // "ok" once the client authenticated, else the error_description of the reply that refused the
+    // request before that (see addOAuth2Client), of the last realm token request whose reply ran
+    // the protocol (as for lastCertificateCheck); "" before any.
+    std::string lastClientAuthCheck() const;
+    // Of every realm token request received, whatever the scripted reply: the decoded JOSE header
+    // and claims of its client_assertion (null json while none was received; null too when the
+    // last one was not a decodable JWS), and its form fields, decoded, in order.
+    nlohmann::json lastClientAssertionHeader() const;
+    nlohmann::json lastClientAssertionClaims() const;
+    std::vector<std::pair<std::string, std::string>> lastTokenForm() const;
+
     void setExpiresIn(long long seconds);  // default expires_in from now on
     void setTokenPadding(std::size_t bytes);
     void setDelay(std::chrono::milliseconds d);    // added before every token reply (default 0)
@@ -136,6 +222,20 @@ class McaTestServer {
 
 // Checks the RS256 signature (and the "alg" header) of a compact JWS; false on any problem.
 bool verifyRs256Jwt(const std::string& jwt, const std::string& publicKeyPem);
+
+// Verifies a compact JWS with alg RS256, PS256 (RSASSA-PSS with SHA-256, MGF1-SHA-256 and a salt of
+// exactly 32 bytes, RFC 7518 section 3.5) or ES256 (a 64-byte r||s signature, RFC 7518 section
+// 3.4), written independently of the library's signer so that it can check it. `keyPem`: a public
+// key, private key or certificate PEM. On failure returns false and, when `why` is given, puts the
+// reason there ("malformed JWS", "alg is not RS256, PS256 or ES256", "alg does not fit the key",
+// "signature does not verify", "no key in PEM").
+bool verifyJws(const std::string& jws, const std::string& keyPem, std::string* why = nullptr);
+
+// Makes a client assertion as a workload identity provider would: header {"alg":alg,"typ":"JWT"}
+// (+ "kid" when not empty), payload `claims`; alg RS256, PS256 (salt 32) or ES256 (r||s).
+// Throws std::invalid_argument for another alg, one that does not fit the key, or a bad PEM.
+std::string signJws(const std::string& privateKeyPem, const std::string& alg, const nlohmann::json& claims,
+                    const std::string& kid = "");
 
 // Decodes the payload of a compact JWS; throws std::invalid_argument (or a
 // nlohmann::json exception) when it is malformed.
