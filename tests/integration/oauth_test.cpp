@@ -273,7 +273,8 @@ TEST_F(OAuth, TlsClientAuthTenantsWithTwoCertificatesShareNoConnection) {
     OAuthCredentials plain = registered(server, ClientAuthMethod::SecretBasic, "plain");
     AuthClient client(optionsOver(true));
     for (int round = 0; round < 2; ++round) {  // alternating: each reused connection must be the right one
-        for (const auto* credentials : {&first, &secondCredentials, &plain}) {
+        for (const OAuthCredentials* credentials :
+             std::vector<const OAuthCredentials*>{&first, &secondCredentials, &plain}) {
             client.invalidate(*credentials);
             claimsOf(server, client.getAuthorizationHeader(*credentials).get());
             EXPECT_EQ(server.lastClientAuthCheck(), "ok") << credentials->clientId;
