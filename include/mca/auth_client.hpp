@@ -92,6 +92,9 @@ struct OAuthCredentials {
     /// Any other form fields; `grant_type`, `client_id`, `client_secret`, `client_assertion` and
     /// `client_assertion_type` are reserved (Errc::InvalidConfiguration).
     std::vector<std::pair<std::string, std::string>> extraParameters;
+    /// PrivateKeyJwt: the assertion's `aud`; empty = the token endpoint URL, which Okta, Entra ID
+    /// and Keycloak expect. Auth0 expects its tenant URL, "https://{domain}/".
+    std::string assertionAudience{};
 };
 
 /// @brief Certificate credentials the Node SDK's way: `imf_certificate/public-certificate.pem` and

@@ -234,6 +234,17 @@ TEST_F(OAuth, PrivateKeyJwtSignsEveryAlgorithmTheServerChecks) {
     }
 }
 
+TEST_F(OAuth, TheAssertionAudienceCanBeTheIssuerForServersThatAskForIt) {
+    McaTestServer server;
+    auto credentials = registered(server, ClientAuthMethod::PrivateKeyJwt);
+    credentials.assertionAudience = server.issuer(kRealm) + "/";  // as Auth0 asks; this realm refuses it
+    AuthClient client(optionsOver(false));
+    const Error error = errorOf(client.getAuthorizationHeader(credentials));
+    EXPECT_EQ(error.code(), Errc::TokenGenerate) << error.what();
+    EXPECT_EQ(server.lastClientAssertionClaims()["aud"], server.issuer(kRealm) + "/");
+    EXPECT_NE(std::string(error.what()).find("aud"), std::string::npos) << error.what();
+}
+
 TEST_F(OAuth, EveryRetryCarriesANewAssertion) {
     McaTestServer server;
     const auto credentials = registered(server, ClientAuthMethod::PrivateKeyJwt);

@@ -205,7 +205,8 @@ TEST(Jws, AssertionCarriesTheHeaderAndClaimsOfRfc7523) {
     const SigningKey plain(keys.rsaPem, "", "");
     const DecodedJws bare = decodeJws(plain.clientAssertion("my-client", "https://idp.example/token", "", kJwsNow));
     EXPECT_EQ(bare.header, nlohmann::json({{"alg", "RS256"}, {"typ", "JWT"}}));  // no kid, no x5t#S256
-    EXPECT_EQ(bare.claims.size(), 6u);
+    EXPECT_EQ(bare.claims.size(), 7u);
+    EXPECT_EQ(bare.claims["nbf"], bare.claims["iat"]);
     EXPECT_EQ(bare.claims["iss"], "my-client");
     EXPECT_EQ(bare.claims["sub"], "my-client");
     EXPECT_EQ(bare.claims["aud"], "https://idp.example/token");

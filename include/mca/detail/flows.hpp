@@ -201,12 +201,14 @@ inline FetchSpec fetchSpecOf(const OAuthCredentials& tenant, const FlowContext& 
         case ClientAuthMethod::PrivateKeyJwt:
         case ClientAuthMethod::ClientAssertion:
             // A new assertion for every request, retries included (servers refuse a replayed
-            // jti); its audience is the token endpoint, known only once discovery is done.
-            spec.beforeAttempt = [state, form, clientId = tenant.clientId, keyId = tenant.keyId](HttpRequest& request) {
-                const SecretString assertion =
-                    state->signingKey ? SecretString(state->signingKey->clientAssertion(
-                                            clientId, request.url, keyId, std::chrono::system_clock::now()))
-                                      : state->assertion->read();
+            // jti); its audience is by default the token endpoint, known only once discovery is done.
+            spec.beforeAttempt = [state, form, clientId = tenant.clientId, keyId = tenant.keyId,
+                                  audience = tenant.assertionAudience](HttpRequest& request) {
+                const SecretString assertion = state->signingKey
+                                                   ? SecretString(state->signingKey->clientAssertion(
+                                                         clientId, audience.empty() ? request.url : audience, keyId,
+                                                         std::chrono::system_clock::now()))
+                                                   : state->assertion->read();
                 request.body = form;
                 request.body.append("&client_assertion_type=")
                     .append(formEncode(kJwtBearerAssertionType))

@@ -177,7 +177,8 @@ class SigningKey {
 
     /// A fresh client assertion (compact JWS), a new one on every call (RFC 7523 §3: the server
     /// may refuse a replayed `jti`). Header: alg, typ, kid (when `keyId` is set), x5t#S256 (when
-    /// a certificate was given). Claims: iss = sub = clientId, aud, jti, iat = now, exp = iat + 60.
+    /// a certificate was given). Claims: iss = sub = clientId, aud, jti, iat = nbf = now, exp =
+    /// iat + 60 (Entra ID asks for nbf).
     std::string clientAssertion(std::string_view clientId, std::string_view audience, std::string_view keyId,
                                 std::chrono::system_clock::time_point now) const {
         nlohmann::ordered_json header = {{"alg", algorithmName()}, {"typ", "JWT"}};
@@ -189,6 +190,7 @@ class SigningKey {
                                                {"aud", std::string(audience)},
                                                {"jti", randomJwtId()},
                                                {"iat", issuedAt},
+                                               {"nbf", issuedAt},
                                                {"exp", issuedAt + kAssertionLifetime.count()}};
         std::string signingInput;
         try {

@@ -64,6 +64,7 @@ void forEachIdentityField(const OAuthCredentials& tenant, Visit&& visit) {
     visit(tenant.certificatePem);
     visit(tenant.keyId);
     visit(tenant.signingAlg);
+    visit(tenant.assertionAudience);
     visit(tenant.assertionFile);
     visit(tenant.scope);
     count(tenant.resources.size());
