@@ -6,6 +6,7 @@
 
 #include "mca_test_server.hpp"
 #include "redis_process.hpp"
+#include "test_certificates.hpp"
 
 #include <gtest/gtest.h>
 
@@ -202,6 +203,43 @@ TEST(Fleet, AWrongSecretGetsTheServersRefusalNotTheFleetsToken) {
         ADD_FAILURE() << "a wrong secret got a token";
     } catch (const Error& error) {
         EXPECT_EQ(error.httpStatus(), 401);
+    }
+}
+
+TEST(Fleet, OAuthClientsShareTokensThroughRedisSealedByTheirSecretOrKey) {
+    FleetFixture fixture;
+    const auto key = makeKey("EC"), otherKey = makeKey("EC");
+    fixture.server.addOAuth2Client("fleet",
+                                   {"jwt-client", ClientAuth::PrivateKeyJwt, "", certificatePem(key.get(), "jwt"), ""});
+    fixture.server.addOAuth2Client("fleet", {"post-client", ClientAuth::SecretPost, kSecret, "", ""});
+    OAuthCredentials jwt;
+    jwt.clientId = "jwt-client";
+    jwt.issuer = fixture.server.issuer("fleet");
+    jwt.authMethod = ClientAuthMethod::PrivateKeyJwt;
+    jwt.privateKeyPem = privateKeyPem(key.get());
+    OAuthCredentials post;
+    post.clientId = "post-client";
+    post.tokenUrl = fixture.server.tokenEndpoint("fleet");
+    post.authMethod = ClientAuthMethod::SecretPost;
+    post.secret = kSecret;
+    Options options;
+    options.sharedStore = RedisTokenStore::connect(fixture.redis.url());
+    AuthClient first(options), second(options);
+    for (const auto* credentials : {&jwt, &post}) {
+        const std::string header = first.getAuthorizationHeader(*credentials).get();
+        EXPECT_EQ(second.getAuthorizationHeader(*credentials).get(), header) << credentials->clientId;
+    }
+    EXPECT_EQ(fixture.server.tokenRequests(), 2u);
+    EXPECT_EQ(second.stats().storeHits, 2u);
+
+    // The same client id with another key is not handed the fleet's token: the server refuses it.
+    OAuthCredentials impostor = jwt;
+    impostor.privateKeyPem = privateKeyPem(otherKey.get());
+    try {
+        second.getAuthorizationHeader(impostor).get();
+        ADD_FAILURE() << "a key the server does not know got a token";
+    } catch (const Error& error) {
+        EXPECT_EQ(error.httpStatus(), 401) << error.what();
     }
 }
 

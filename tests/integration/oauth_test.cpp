@@ -591,17 +591,41 @@ TEST_F(OAuth, ConfigurationErrorsAreTypedAndFoundBeforeAnyRequest) {
     EXPECT_EQ(server.tokenRequests(), 0u);
 }
 
-TEST_F(OAuth, ARefusalNamesTheOAuthErrorAndNeverTheSecret) {
+TEST_F(OAuth, ARefusalNamesTheOAuthErrorAndNeverTheSecretKeyOrAssertion) {
     McaTestServer server;
-    for (const auto method : {ClientAuthMethod::SecretBasic, ClientAuthMethod::SecretPost}) {
-        auto credentials = registered(server, method, method == ClientAuthMethod::SecretBasic ? "basic" : "post");
-        credentials.secret = "Wrong-Secret-42";
-        AuthClient client(optionsOver(false));
+    for (const auto method : {ClientAuthMethod::SecretBasic, ClientAuthMethod::SecretPost,
+                              ClientAuthMethod::PrivateKeyJwt, ClientAuthMethod::TlsClientAuth}) {
+        SCOPED_TRACE(static_cast<int>(method));
+        const bool tls = method == ClientAuthMethod::TlsClientAuth;
+        McaTestServer tlsServer(https());
+        auto credentials = registered(tls ? tlsServer : server, method, "refused-" + std::to_string(int(method)));
+        credentials.secret = credentials.secret.empty() ? "" : "Wrong-Secret-42";
+        if (!credentials.privateKeyPem.empty()) {  // a key (and certificate) the server does not know
+            credentials.privateKeyPem = otherKeyPem;
+            if (tls) credentials.certificatePem = otherCertificatePem;
+        }
+        std::mutex linesMutex;
+        std::string lines;
+        Options options = optionsOver(tls);
+        options.log = [&](LogLevel, std::string_view line) {
+            const std::lock_guard lock(linesMutex);
+            lines.append(line).append("\n");
+        };
+        AuthClient client(options);
         const Error error = errorOf(client.getAuthorizationHeader(credentials));
         EXPECT_EQ(error.code(), Errc::TokenGenerate);
         EXPECT_EQ(error.httpStatus(), 401);
         EXPECT_NE(std::string(error.what()).find("invalid_client"), std::string::npos) << error.what();
-        EXPECT_EQ(std::string(error.what()).find("Wrong-Secret-42"), std::string::npos) << error.what();
+        const std::string assertion = formValue((tls ? tlsServer : server).lastTokenForm(), "client_assertion");
+        const std::lock_guard lock(linesMutex);
+        for (const std::string& text : {std::string(error.what()), lines}) {
+            EXPECT_EQ(text.find("Wrong-Secret-42"), std::string::npos) << text;
+            EXPECT_EQ(text.find("PRIVATE KEY"), std::string::npos) << text;
+            if (method != ClientAuthMethod::PrivateKeyJwt) continue;
+            ASSERT_GT(assertion.size(), 80u);
+            EXPECT_EQ(text.find(assertion.substr(0, 40)), std::string::npos) << text;
+            EXPECT_EQ(text.find(assertion.substr(assertion.size() - 40)), std::string::npos) << text;
+        }
     }
 }
 
