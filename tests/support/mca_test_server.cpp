@@ -500,23 +500,6 @@ SslContextPtr makeTlsContext(const std::string& certFile, const std::string& key
     return context;
 }
 
-std::string signRs256(EVP_PKEY* key, std::string_view input) {
-    const DigestContextPtr context(EVP_MD_CTX_new());
-    std::size_t length = 0;
-    const auto* data = reinterpret_cast<const unsigned char*>(input.data());
-    if (!context || EVP_DigestSignInit(context.get(), nullptr, EVP_sha256(), nullptr, key) != 1 ||
-        EVP_DigestSign(context.get(), nullptr, &length, data, input.size()) != 1) {
-        throwOpenSslError("EVP_DigestSign failed");
-    }
-    std::string signature(length, '\0');
-    if (EVP_DigestSign(context.get(), reinterpret_cast<unsigned char*>(signature.data()), &length, data,
-                       input.size()) != 1) {
-        throwOpenSslError("EVP_DigestSign failed");
-    }
-    signature.resize(length);
-    return signature;
-}
-
 struct CompactJws {
     std::string_view header, payload, signature, signingInput;
 };
@@ -1636,7 +1619,8 @@ class McaTestServer::Impl {
         const std::string signingInput =
             base64UrlEncode(kJwtHeader) + "." +
             base64UrlEncode(claims.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-        std::string jwt = signingInput + "." + base64UrlEncode(signRs256(signingKey_.key.get(), signingInput));
+        std::string jwt =
+            signingInput + "." + base64UrlEncode(signWithAlg(signingKey_.key.get(), JwsAlg::RS256, signingInput));
         {
             const std::lock_guard lock(stateMutex_);
             lastIssuedToken_ = jwt;

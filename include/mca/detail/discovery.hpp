@@ -98,16 +98,7 @@ inline std::optional<UrlParts> splitHttpUrl(std::string_view url) {
 
 /// Untrusted text as it may appear in a message: printable ASCII (other bytes become '?'),
 /// at most 256 characters.
-inline std::string shown(std::string_view text) {
-    constexpr std::size_t kMaxShown = 256;
-    std::string out;
-    for (const char c : text.substr(0, kMaxShown)) {
-        const auto byte = static_cast<unsigned char>(c);
-        out += (byte >= 0x20 && byte < 0x7F) ? c : '?';
-    }
-    if (text.size() > kMaxShown) out += "...";
-    return out;
-}
+inline std::string shown(std::string_view text) { return printablePrefix(text, 256); }
 
 /// shown() for a URL, with any user information ("user:password@") replaced by "***@".
 inline std::string shownUrl(std::string_view url) {

@@ -125,6 +125,18 @@ inline std::string percentEncode(std::string_view text, Escaping escaping = Esca
     return out;
 }
 
+/// Untrusted text as it may appear in a message: at most `limit` bytes, printable ASCII (other
+/// bytes become '?'), "..." when cut.
+inline std::string printablePrefix(std::string_view text, std::size_t limit) {
+    std::string out;
+    for (const char c : text.substr(0, limit)) {
+        const auto byte = static_cast<unsigned char>(c);
+        out += (byte >= 0x20 && byte < 0x7F) ? c : '?';
+    }
+    if (text.size() > limit) out += "...";
+    return out;
+}
+
 inline std::string_view trimWhitespace(std::string_view text) {
     const auto isSpace = [](char c) {
         return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';

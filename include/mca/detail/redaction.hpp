@@ -281,15 +281,7 @@ inline std::string redactTokenLikeRuns(std::string_view text) {
 /// Then the text is made printable and cut to 200 characters; then token-like runs go.
 inline std::string describeErrorBody(std::string_view body, const std::vector<SecretString>& secrets) {
     constexpr std::size_t kMaxShown = 200;
-    const auto printable = [&](std::string_view text) {
-        std::string out;
-        for (const char c : text.substr(0, kMaxShown)) {
-            const auto byte = static_cast<unsigned char>(c);
-            out += (byte >= 0x20 && byte < 0x7F) ? c : '?';
-        }
-        if (text.size() > kMaxShown) out += "...";
-        return out;
-    };
+    const auto printable = [](std::string_view text) { return printablePrefix(text, kMaxShown); };
     JsonField error, description;
     if (readJsonFields(body, {{"error", &error}, {"error_description", &description}}) == JsonShape::Object &&
         error.kind == JsonField::Kind::String) {
