@@ -137,6 +137,63 @@ TEST(Lifecycle, ALeaseThatIsNeverReleasedCostsOnlyItsShareOfTheBudget) {
     EXPECT_EQ(fixture.server.tokenRequests(), 1u);
 }
 
+/// A store whose next token read answers what it read only after another instance released
+/// its lease: the interleaving "read: nothing; the other publishes and releases; take the lease".
+class StaleReadStore final : public TokenStore {
+  public:
+    std::atomic<bool> stallNextTokenRead{false};
+
+    std::optional<std::string> get(const std::string& name) override {
+        auto value = store_.get(name);
+        if (name.find("lease") == std::string::npos && stallNextTokenRead.exchange(false)) {
+            std::unique_lock lock(mutex_);
+            released_.wait_for(lock, 5s, [this] { return releases_ > 0; });
+        }
+        return value;
+    }
+    void put(const std::string& name, const std::string& value, std::chrono::milliseconds ttl) override {
+        store_.put(name, value, ttl);
+    }
+    Lease tryLease(const std::string& name, const std::string& holder, std::chrono::milliseconds ttl) override {
+        return store_.tryLease(name, holder, ttl);
+    }
+    void releaseLease(const std::string& name, const std::string& holder) override {
+        store_.releaseLease(name, holder);
+        const std::lock_guard lock(mutex_);
+        ++releases_;
+        released_.notify_all();
+    }
+    bool renewLease(const std::string& name, const std::string& holder, std::chrono::milliseconds ttl) override {
+        return store_.renewLease(name, holder, ttl);
+    }
+    void removeIfEqual(const std::string& name, const std::string& value) override {
+        store_.removeIfEqual(name, value);
+    }
+
+  private:
+    MemoryStore store_;
+    std::mutex mutex_;
+    std::condition_variable released_;
+    int releases_ = 0;
+};
+
+TEST(Lifecycle, ALeaseTakenJustAfterAnotherInstancePublishedServesTheirToken) {
+    ServerFixture fixture;
+    fixture.server.setDelay(300ms);
+    const auto store = std::make_shared<StaleReadStore>();
+    Options options = optionsFor(fixture.credentials());
+    options.sharedStore = store;
+    AuthClient first(options), second(options);
+    auto fetching = first.getAuthorizationHeader();
+    while (fixture.server.requests().empty()) std::this_thread::sleep_for(1ms);  // first holds the lease
+    store->stallNextTokenRead = true;
+    auto waiting = second.getAuthorizationHeader();  // reads nothing; first publishes, releases; second leases
+    const std::string header = fetching.get();
+    EXPECT_EQ(waiting.get(), header);
+    EXPECT_EQ(fixture.server.tokenRequests(), 1u);  // the lease holder looked again before fetching
+    EXPECT_EQ(second.stats().storeHits, 1u);
+}
+
 TEST(Lifecycle, CompareAndInvalidateRetiresARefusedTokenOnce) {
     ServerFixture fixture;
     AuthClient client;

@@ -175,22 +175,18 @@ class Fleet {
             log_(LogLevel::Debug, "the shared store is busy: fetching without it");
             return answer(question, FleetAnswer{});
         }
-        const auto value = guarded(
-            "reading a token", [&] { return store_->get(question.place->tokenName); }, std::optional<std::string>());
-        if (value) {
-            if (auto shared = seal(*question.place).open(*value);
-                shared && shared->header != question.refused && question.usable(*shared)) {
-                FleetAnswer found;
-                found.kind = FleetAnswer::Kind::Token;
-                found.token = std::move(*shared);
-                return answer(question, std::move(found));
-            }
-        }
+        if (auto found = storedToken(question)) return answer(question, std::move(*found));
         const auto lease = guarded(
             "taking a lease",
             [&] { return store_->tryLease(question.place->leaseName, holder_, policy_.leaseLength()); },
             TokenStore::Lease::Unavailable);
         if (lease == TokenStore::Lease::Acquired) {
+            // The lease may be free because its last holder has just published: look again
+            // before fetching, or the fleet makes a second request for a token it already has.
+            if (auto found = storedToken(question)) {
+                releaseNow(*question.place);
+                return answer(question, std::move(*found));
+            }
             FleetAnswer held;
             held.kind = FleetAnswer::Kind::LeaseHeld;
             held.lease = std::make_shared<HeldLease>();
@@ -207,6 +203,20 @@ class Fleet {
             return answer(question, FleetAnswer{});
         }
         if (!tasks_.post([this, asked] { step(asked, false); }, next)) answer(question, FleetAnswer{});
+    }
+
+    /// The stored token when it can serve this question: sealed for this tenant, not the one
+    /// refused, and still usable.
+    std::optional<FleetAnswer> storedToken(const Consultation& question) {
+        const auto value = guarded(
+            "reading a token", [&] { return store_->get(question.place->tokenName); }, std::optional<std::string>());
+        if (!value) return std::nullopt;
+        auto shared = seal(*question.place).open(*value);
+        if (!shared || shared->header == question.refused || !question.usable(*shared)) return std::nullopt;
+        FleetAnswer found;
+        found.kind = FleetAnswer::Kind::Token;
+        found.token = std::move(*shared);
+        return found;
     }
 
     static void answer(Consultation& question, FleetAnswer found) {
