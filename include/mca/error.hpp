@@ -3,11 +3,13 @@
 /// @file error.hpp
 /// @brief Error codes of mca-oauth: `mca::Errc`, its `std::error_category`, and `mca::Error`.
 
+#include "version.hpp"
+
 #include <string>
 #include <string_view>
 #include <system_error>
 
-namespace mca {
+MCA_OAUTH_NAMESPACE_BEGIN
 
 /// @brief Why a token could not be delivered. Each value maps to the Node SDK's error code
 /// (see `mcaCode()`); values are stable and new ones are only ever appended.
@@ -132,7 +134,7 @@ class Error : public std::system_error {
     int httpStatus_;
 };
 
-}  // namespace mca
+MCA_OAUTH_NAMESPACE_END
 
 template <>
 struct std::is_error_code_enum<mca::Errc> : std::true_type {};

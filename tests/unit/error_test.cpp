@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <type_traits>
+
 namespace mca {
 
 TEST(Error, IsAnErrorCodeEnumOfTheMcaCategory) {
@@ -22,6 +24,14 @@ TEST(Error, CarriesCodeStatusAndTheNodeSdkName) {
     EXPECT_STREQ(error.what(), "TOKEN_GENERATE_ERROR: token request failed with HTTP 401");
     const std::system_error& base = error;
     EXPECT_EQ(base.code(), Errc::TokenGenerate);
+}
+
+// Two versions of the library in one program must not share symbols: everything is declared in
+// an inline namespace, yet spelled mca::... as before.
+TEST(Error, LivesInTheVersionedInlineNamespace) {
+    static_assert(std::is_same_v<Error, mca::v1::Error>);
+    static_assert(std::is_same_v<detail::ErrorCategory, mca::v1::detail::ErrorCategory>);
+    EXPECT_EQ(&errorCategory(), &mca::v1::errorCategory());
 }
 
 TEST(Error, EveryCodeHasANameAndAMessage) {

@@ -2,6 +2,8 @@
 
 // RAII owners for the C handles of libcurl and OpenSSL, and libcurl's one-time global setup.
 
+#include "../version.hpp"
+
 #include <curl/curl.h>
 #include <openssl/bio.h>
 #include <openssl/ec.h>
@@ -11,7 +13,8 @@
 #include <memory>
 #include <stdexcept>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 /// Calls `Fn` on a non-null pointer; stateless, so a unique_ptr with it is one pointer wide.
 template <auto Fn>
@@ -41,4 +44,5 @@ inline void ensureCurlGlobalInit() {
     }
 }
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END
