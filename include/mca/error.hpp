@@ -65,7 +65,7 @@ inline const char* mcaCode(Errc code) noexcept {
 }
 
 namespace detail {
-class ErrorCategory final : public std::error_category {
+class MCA_OAUTH_VISIBLE ErrorCategory final : public std::error_category {
   public:
     const char* name() const noexcept override { return "mca"; }
     std::string message(int value) const override {
@@ -100,8 +100,9 @@ class ErrorCategory final : public std::error_category {
 };
 }  // namespace detail
 
-/// @brief The `std::error_category` of `mca::Errc` (name "mca").
-inline const std::error_category& errorCategory() noexcept {
+/// @brief The `std::error_category` of `mca::Errc` (name "mca"): one object in the process, also
+/// across shared libraries built with hidden visibility.
+MCA_OAUTH_VISIBLE inline const std::error_category& errorCategory() noexcept {
     static const detail::ErrorCategory category;
     return category;
 }
@@ -111,7 +112,7 @@ inline std::error_code make_error_code(Errc code) noexcept { return {static_cast
 /// @brief What every failed future holds: an `Errc` (compare `e.code() == mca::Errc::Timeout`),
 /// the HTTP status when the server answered, and a message that never contains a secret or a
 /// whole token. Copies allocate nothing and never throw (the message is shared, immutable).
-class Error : public std::system_error {
+class MCA_OAUTH_VISIBLE Error : public std::system_error {
   public:
     Error(Errc code, const std::string& detail, int httpStatus = 0)
         : std::system_error(make_error_code(code)),

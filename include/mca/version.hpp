@@ -32,3 +32,14 @@
 #define MCA_OAUTH_NAMESPACE_END \
     }                           \
     }
+
+// Default visibility for what must be one object per process even when the user builds shared
+// libraries with -fvisibility=hidden or -fvisibility-inlines-hidden: the error category (its
+// std::error_code comparisons compare addresses) and the exception type (caught by type across
+// shared objects). GCC and Clang then unify an inline function's static local across shared
+// objects (GCC as an STB_GNU_UNIQUE symbol, Clang as a default-visibility weak one).
+#if defined(__GNUC__) || defined(__clang__)
+#define MCA_OAUTH_VISIBLE __attribute__((visibility("default")))
+#else
+#define MCA_OAUTH_VISIBLE
+#endif
