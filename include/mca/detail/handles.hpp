@@ -13,6 +13,14 @@
 #include <memory>
 #include <stdexcept>
 
+// The newest libcurl feature used unconditionally is CURLOPT_PROTOCOLS_STR (7.85.0); the others
+// are older (CURLOPT_SSLCERT_BLOB and CURLOPT_SSLKEY_BLOB 7.71.0, curl_multi_wakeup 7.68.0,
+// curl_multi_poll 7.66.0, the URL API 7.62.0). Newer ones are behind their own #if
+// (CURLOPT_QUICK_EXIT, 7.87.0). CMakeLists.txt and the pkg-config files ask for the same version.
+#if LIBCURL_VERSION_NUM < 0x075500
+#error "mca-oauth needs libcurl 7.85.0 or newer (CURLOPT_PROTOCOLS_STR)"
+#endif
+
 MCA_OAUTH_NAMESPACE_BEGIN
 namespace detail {
 
