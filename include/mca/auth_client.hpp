@@ -24,7 +24,7 @@
 #include <utility>
 #include <vector>
 
-namespace mca {
+MCA_OAUTH_NAMESPACE_BEGIN
 
 /// @brief One tenant's credentials for the secret flow (MCA), or for App ID or any OAuth 2.0
 /// client-credentials server when `tokenUrl` is set.
@@ -294,6 +294,6 @@ class AuthClient {
 /// (another scheme, a malformed token, control characters).
 std::optional<std::string> forwardableAuthorization(std::string_view incoming);
 
-}  // namespace mca
+MCA_OAUTH_NAMESPACE_END
 
 #include "detail/client.hpp"

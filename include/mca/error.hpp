@@ -3,11 +3,15 @@
 /// @file error.hpp
 /// @brief Error codes of mca-oauth: `mca::Errc`, its `std::error_category`, and `mca::Error`.
 
+#include "version.hpp"
+
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 
-namespace mca {
+MCA_OAUTH_NAMESPACE_BEGIN
 
 /// @brief Why a token could not be delivered. Each value maps to the Node SDK's error code
 /// (see `mcaCode()`); values are stable and new ones are only ever appended.
@@ -61,7 +65,7 @@ inline const char* mcaCode(Errc code) noexcept {
 }
 
 namespace detail {
-class ErrorCategory final : public std::error_category {
+class MCA_OAUTH_VISIBLE ErrorCategory final : public std::error_category {
   public:
     const char* name() const noexcept override { return "mca"; }
     std::string message(int value) const override {
@@ -96,8 +100,9 @@ class ErrorCategory final : public std::error_category {
 };
 }  // namespace detail
 
-/// @brief The `std::error_category` of `mca::Errc` (name "mca").
-inline const std::error_category& errorCategory() noexcept {
+/// @brief The `std::error_category` of `mca::Errc` (name "mca"): one object in the process, also
+/// across shared libraries built with hidden visibility.
+MCA_OAUTH_VISIBLE inline const std::error_category& errorCategory() noexcept {
     static const detail::ErrorCategory category;
     return category;
 }
@@ -106,17 +111,21 @@ inline std::error_code make_error_code(Errc code) noexcept { return {static_cast
 
 /// @brief What every failed future holds: an `Errc` (compare `e.code() == mca::Errc::Timeout`),
 /// the HTTP status when the server answered, and a message that never contains a secret or a
-/// whole token.
-class Error : public std::system_error {
+/// whole token. Copies allocate nothing and never throw (the message is shared, immutable).
+class MCA_OAUTH_VISIBLE Error : public std::system_error {
   public:
     Error(Errc code, const std::string& detail, int httpStatus = 0)
         : std::system_error(make_error_code(code)),
-          message_(std::string(mca::mcaCode(code)) + ": " + detail),
+          message_(std::make_shared<const std::string>(std::string(mca::mcaCode(code)) + ": " + detail)),
           httpStatus_(httpStatus) {}
+    // Copies only: a move would leave the source without a message.
+    Error(const Error&) noexcept = default;
+    Error& operator=(const Error&) noexcept = default;
+    ~Error() override = default;
 
     /// @brief "<MCA code>: <what happened>", e.g. "TOKEN_GENERATE_ERROR: token request to ... failed
     /// with HTTP 401: invalid_client". Never contains a secret or a whole token.
-    const char* what() const noexcept override { return message_.c_str(); }
+    const char* what() const noexcept override { return message_->c_str(); }
 
     /// @brief The HTTP status of the server's reply; 0 when there was no HTTP reply.
     int httpStatus() const noexcept { return httpStatus_; }
@@ -128,11 +137,17 @@ class Error : public std::system_error {
     const char* mcaCode() const noexcept { return mca::mcaCode(errc()); }
 
   private:
-    std::string message_;  // system_error's own what() would append the category text again
+    // Not system_error's own what(): it would append the category's text again. Shared and
+    // immutable so that copying the exception (std::exception_ptr, promise::set_exception, a
+    // catch by value) neither allocates nor throws.
+    std::shared_ptr<const std::string> message_;
     int httpStatus_;
 };
 
-}  // namespace mca
+static_assert(std::is_nothrow_copy_constructible_v<Error> && std::is_nothrow_copy_assignable_v<Error>,
+              "an exception type must copy without throwing");
+
+MCA_OAUTH_NAMESPACE_END
 
 template <>
 struct std::is_error_code_enum<mca::Errc> : std::true_type {};

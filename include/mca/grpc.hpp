@@ -26,6 +26,7 @@
 /// error: " + the `mca::Error` message, which starts with its code name (e.g.
 /// "TOKEN_GENERATE_ERROR: ...").
 #include "auth_client.hpp"
+#include "version.hpp"
 
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
@@ -47,7 +48,7 @@
 #include <utility>
 #include <vector>
 
-namespace mca {
+MCA_OAUTH_NAMESPACE_BEGIN
 
 /// @brief Told the header a call is about to carry, just before gRPC sends it: on the thread
 /// that started the call (a cache hit) or on the client's engine thread. Must not block; an
@@ -290,4 +291,4 @@ inline std::shared_ptr<grpc::Channel> grpcChannel(const std::string& target,
                                                                    std::move(setters));
 }
 
-}  // namespace mca
+MCA_OAUTH_NAMESPACE_END

@@ -5,9 +5,11 @@
 /// <mca/auth_client.hpp>; the defaults are the ones the README's "Reliability" and "Running a
 /// fleet" sections describe.
 
+#include "version.hpp"
+
 #include <chrono>
 
-namespace mca {
+MCA_OAUTH_NAMESPACE_BEGIN
 
 /// @brief How a client retries and backs off. Out-of-range values are clamped (each initial
 /// wait to at least 1 ms, each largest one to at least its initial one, all to 1 hour).
@@ -43,4 +45,4 @@ struct FleetOptions {
     double storeShare = 0.25;
 };
 
-}  // namespace mca
+MCA_OAUTH_NAMESPACE_END

@@ -7,6 +7,7 @@
 #include "auth_client.hpp"
 #include "detail/redis_url.hpp"
 #include "token_store.hpp"
+#include "version.hpp"
 
 #include <hiredis/hiredis.h>
 
@@ -19,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-namespace mca {
+MCA_OAUTH_NAMESPACE_BEGIN
 
 /// @brief Shares sealed tokens and fetch leases through one Redis server.
 ///
@@ -180,4 +181,4 @@ class RedisTokenStore final : public TokenStore {
     std::chrono::steady_clock::time_point retryAt_{};
 };
 
-}  // namespace mca
+MCA_OAUTH_NAMESPACE_END

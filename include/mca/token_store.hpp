@@ -4,11 +4,13 @@
 /// @brief The seam for a second-level token cache shared by many clients, typically the
 /// processes of a fleet (see `mca::RedisTokenStore` in <mca/redis_token_store.hpp>).
 
+#include "version.hpp"
+
 #include <chrono>
 #include <optional>
 #include <string>
 
-namespace mca {
+MCA_OAUTH_NAMESPACE_BEGIN
 
 /// @brief A shared, second-level token cache. The client consults it on a local miss, before the
 /// auth server, and publishes what it fetches; a local hit never touches it. Values are opaque
@@ -61,4 +63,4 @@ class TokenStore {
     virtual std::string fleetKey() const { return {}; }
 };
 
-}  // namespace mca
+MCA_OAUTH_NAMESPACE_END

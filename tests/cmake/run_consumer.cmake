@@ -1,5 +1,5 @@
 # Runs one packaging step at test time (registered by CMakeLists.txt next to this file):
-#   cmake -DSTEP=install|find_package|add_subdirectory -D... -P run_consumer.cmake
+#   cmake -DSTEP=install|find_package|add_subdirectory|pkg_config|deb -D... -P run_consumer.cmake
 # Every command that fails stops the test with a FATAL_ERROR naming the step.
 cmake_minimum_required(VERSION 3.21)
 
@@ -60,12 +60,43 @@ function(run_app what build)
   run("running the ${what} consumer (${app})" app)
 endfunction()
 
+# use_pkg_config_dir(<dir>): pkg-config finds mca-oauth in <dir> (and the system's modules where
+# they are), and must find it there, not in a system-wide install.
+function(use_pkg_config_dir dir)
+  set(ENV{PKG_CONFIG_PATH} ${dir})
+  execute_process(COMMAND ${PKG_CONFIG} --variable=pcfiledir mca-oauth OUTPUT_VARIABLE found
+    OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0 OR NOT found STREQUAL dir)
+    message(FATAL_ERROR "pkg-config test: mca-oauth.pc found in '${found}', expected ${dir}")
+  endif()
+endfunction()
+
+# pkg_config_build(<what> <module> <source> <program>): compiles and links <source> as a user
+# without CMake does, `c++ -std=c++17 <source> $(pkg-config --cflags --libs <module>)`, with the
+# module's version as MCA_EXPECTED_VERSION.
+function(pkg_config_build what module source program)
+  execute_process(COMMAND ${PKG_CONFIG} --cflags --libs ${module} OUTPUT_VARIABLE flags
+    OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
+  execute_process(COMMAND ${PKG_CONFIG} --modversion ${module} OUTPUT_VARIABLE version
+    OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc_version)
+  if(NOT rc EQUAL 0 OR NOT rc_version EQUAL 0)
+    message(FATAL_ERROR "pkg-config test: pkg-config --cflags --libs ${module} failed")
+  endif()
+  message(STATUS "pkg-config --cflags --libs ${module}: ${flags}")
+  separate_arguments(flags UNIX_COMMAND "${flags}")
+  set(compile ${CXX_COMPILER} -std=c++17 "-DMCA_EXPECTED_VERSION=\"${version}\"" ${source} ${flags} -o ${program})
+  run("building ${what}" compile)
+endfunction()
+
 if(STEP STREQUAL "install")
   file(REMOVE_RECURSE ${prefix})
   configure_and_build("mca-oauth for install" ${MCA_OAUTH_SOURCE_DIR} ${WORK_DIR}/install-build
     -DMCA_OAUTH_BUILD_TESTS=OFF -DMCA_OAUTH_BUILD_EXAMPLES=OFF -DCMAKE_INSTALL_PREFIX=${prefix})
   set(install ${CMAKE_COMMAND} --install ${WORK_DIR}/install-build ${config_args})
   run("installing mca-oauth into ${prefix}" install)
+  # MCA_OAUTH_INSTALL_TOOLS is on by default at the top level: mca-token is installed too.
+  set(mca_token ${prefix}/bin/mca-token --help)
+  run("running the installed mca-token" mca_token)
 
 elseif(STEP STREQUAL "find_package")
   if(NOT EXISTS ${prefix})
@@ -86,6 +117,99 @@ elseif(STEP STREQUAL "add_subdirectory")
   configure_and_build("the add_subdirectory consumer" ${CONSUMER_DIR}/add_subdirectory
     ${WORK_DIR}/add_subdirectory-build -DMCA_OAUTH_SOURCE_DIR=${MCA_OAUTH_SOURCE_DIR})
   run_app("add_subdirectory" ${WORK_DIR}/add_subdirectory-build)
+
+elseif(STEP STREQUAL "pkg_config")
+  # A build without CMake: c++ main.cpp $(pkg-config --cflags --libs mca-oauth), against the
+  # install that cmake_consumer_install made.
+  if(NOT EXISTS ${prefix})
+    message(FATAL_ERROR "cmake consumer test: ${prefix} is missing; cmake_consumer_install must run first")
+  endif()
+  set(build ${WORK_DIR}/pkg_config-build)
+  file(REMOVE_RECURSE ${build})
+  file(MAKE_DIRECTORY ${build})
+  use_pkg_config_dir(${prefix}/share/pkgconfig)
+  pkg_config_build("the pkg-config consumer" mca-oauth ${CONSUMER_DIR}/find_package/main.cpp ${build}/app)
+  run_app("pkg-config" ${build})
+  # The fleet store's module, installed when hiredis was found.
+  if(EXISTS ${prefix}/share/pkgconfig/mca-oauth-redis.pc)
+    pkg_config_build("the pkg-config redis consumer" mca-oauth-redis ${CONSUMER_DIR}/find_package/redis_main.cpp
+      ${build}/app_redis)
+    set(app_redis ${build}/app_redis)
+    run("running the pkg-config redis consumer" app_redis)
+  endif()
+
+elseif(STEP STREQUAL "deb")
+  # The Debian package: built by cpack from a fresh configure (nothing to compile), checked with
+  # dpkg-deb -f, extracted with dpkg-deb -x (not installed: the test leaves the system alone), and
+  # used through pkg-config from the extracted tree.
+  set(build ${WORK_DIR}/deb-build)
+  set(root ${WORK_DIR}/deb-root)
+  file(REMOVE_RECURSE ${build} ${root})
+  set(configure ${CMAKE_COMMAND} -S ${MCA_OAUTH_SOURCE_DIR} -B ${build} -G ${GENERATOR}
+    -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DMCA_OAUTH_BUILD_TESTS=OFF -DMCA_OAUTH_BUILD_EXAMPLES=OFF
+    -DMCA_OAUTH_INSTALL_TOOLS=OFF)
+  if(MAKE_PROGRAM)
+    list(APPEND configure -DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM})
+  endif()
+  run("configuring mca-oauth for the Debian package" configure)
+  file(STRINGS ${build}/CMakeCache.txt version_line REGEX "^CMAKE_PROJECT_VERSION:")
+  string(REGEX REPLACE ".*=" "" version "${version_line}")
+  set(cpack ${CMAKE_CPACK_COMMAND} -G DEB -B ${build}/package --config ${build}/CPackConfig.cmake)
+  run("building the Debian package" cpack)
+  set(deb ${build}/package/libmca-oauth-dev_${version}_all.deb)
+  if(NOT EXISTS ${deb})
+    file(GLOB made ${build}/package/*.deb)
+    message(FATAL_ERROR "deb test: expected ${deb}, cpack made: ${made}")
+  endif()
+
+  # The control fields.
+  function(expect_field field expected)
+    execute_process(COMMAND ${DPKG_DEB} -f ${deb} ${field} OUTPUT_VARIABLE value RESULT_VARIABLE rc
+      OUTPUT_STRIP_TRAILING_WHITESPACE)
+    if(NOT rc EQUAL 0 OR NOT value MATCHES "${expected}")
+      message(FATAL_ERROR "deb test: ${field} is '${value}', expected to match '${expected}'")
+    endif()
+    message(STATUS "${field}: ${value}")
+  endfunction()
+  expect_field(Package [[^libmca-oauth-dev$]])
+  expect_field(Version "^${version}$")
+  expect_field(Architecture [[^all$]])
+  expect_field(Section [[^libdevel$]])
+  expect_field(Maintainer [[.+ <.+@.+>]])
+  expect_field(Depends [[libcurl4-openssl-dev \(>= 7\.85\.0\)]])
+  expect_field(Depends [[libssl-dev \(>= 3\.0\)]])
+  expect_field(Depends [[nlohmann-json3-dev \(>= 3\.9\)]])
+  expect_field(Suggests [[^libhiredis-dev$]])
+  expect_field(Description [[^Header-only C\+\+ client.*
+ .*Mobile Client Access]])
+
+  # The files: every header of include/, the CMake package, the pkg-config file, the license;
+  # nothing architecture-specific (no bin/, no lib/).
+  set(extract ${DPKG_DEB} -x ${deb} ${root})
+  run("extracting the Debian package" extract)
+  file(GLOB_RECURSE source_headers RELATIVE ${MCA_OAUTH_SOURCE_DIR}/include ${MCA_OAUTH_SOURCE_DIR}/include/*)
+  file(GLOB_RECURSE packaged_headers RELATIVE ${root}/usr/include ${root}/usr/include/*)
+  if(NOT source_headers STREQUAL packaged_headers)
+    message(FATAL_ERROR "deb test: the package's headers differ from include/:\n${packaged_headers}\n${source_headers}")
+  endif()
+  foreach(file IN ITEMS share/cmake/mca-oauth/mca-oauth-config.cmake share/cmake/mca-oauth/mca-oauth-targets.cmake
+                        share/pkgconfig/mca-oauth.pc share/doc/libmca-oauth-dev/copyright)
+    if(NOT EXISTS ${root}/usr/${file})
+      message(FATAL_ERROR "deb test: /usr/${file} is not in the package")
+    endif()
+  endforeach()
+  file(GLOB top RELATIVE ${root}/usr ${root}/usr/*)
+  list(SORT top)
+  if(NOT top STREQUAL "include;share")
+    message(FATAL_ERROR "deb test: the package installs /usr/{${top}}; expected only include and share")
+  endif()
+
+  # A consumer built with pkg-config against the extracted tree.
+  use_pkg_config_dir(${root}/usr/share/pkgconfig)
+  pkg_config_build("the Debian package's consumer" mca-oauth ${CONSUMER_DIR}/pkg_config/deb_main.cpp
+    ${build}/deb_app)
+  set(deb_app ${build}/deb_app)
+  run("running the Debian package's consumer" deb_app)
 
 else()
   message(FATAL_ERROR "run_consumer.cmake: unknown STEP '${STEP}'")

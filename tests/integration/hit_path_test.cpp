@@ -1,5 +1,6 @@
 // A cache hit allocates the returned string and the future's shared state, nothing more:
-// exactly as many allocations as copying the header through a promise and its future.
+// exactly as many allocations as copying the header through a promise and its future; copying an
+// mca::Error allocates nothing.
 // Counted with a replaced global operator new (this test binary's only one), which also tracks
 // the bytes held, for the peak memory of parsing hostile replies.
 
@@ -12,6 +13,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <new>
+#include <type_traits>
+#include <utility>
 
 namespace {
 thread_local std::size_t allocationsOnThisThread = 0;
@@ -87,6 +90,25 @@ TEST(HitPath, AllocatesOnlyTheHeaderAndTheSharedState) {
     EXPECT_EQ(allocationsPerCall([&] { EXPECT_EQ(client.getAuthorizationHeader(tenant).get().size(), first.size()); }),
               floor);
     EXPECT_EQ(fixture.server.tokenRequests(), 1u);
+}
+
+// Exceptions are copied on their way to the caller (promise::set_exception, exception_ptr, a
+// catch by value): copying an mca::Error shares its message instead of allocating a new one.
+TEST(ErrorCopy, AllocatesNothing) {
+    static_assert(std::is_nothrow_copy_constructible_v<Error> && std::is_nothrow_copy_assignable_v<Error>);
+    const Error original(Errc::TokenGenerate, "token request failed with HTTP 401: " + std::string(200, 'x'), 401);
+    Error assigned(Errc::Network, "another message, long enough to be on the heap anyway");
+    const std::size_t before = allocationsOnThisThread;
+    Error copy(original);
+    assigned = original;
+    Error moved(std::move(copy));  // a move is a copy: the source keeps its message
+    EXPECT_EQ(allocationsOnThisThread - before, 0u);
+    // NOLINTNEXTLINE(bugprone-use-after-move): a moved-from Error keeps its message
+    for (const Error* error : {&copy, &assigned, &moved}) {
+        EXPECT_EQ(error->what(), original.what());  // the same text, not an equal one
+        EXPECT_EQ(error->code(), Errc::TokenGenerate);
+        EXPECT_EQ(error->httpStatus(), 401);
+    }
 }
 
 // Wherever an allocation fails on a caller's thread during a miss, the call still completes (with

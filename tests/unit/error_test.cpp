@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <type_traits>
+#include <utility>
+
 namespace mca {
 
 TEST(Error, IsAnErrorCodeEnumOfTheMcaCategory) {
@@ -22,6 +25,26 @@ TEST(Error, CarriesCodeStatusAndTheNodeSdkName) {
     EXPECT_STREQ(error.what(), "TOKEN_GENERATE_ERROR: token request failed with HTTP 401");
     const std::system_error& base = error;
     EXPECT_EQ(base.code(), Errc::TokenGenerate);
+}
+
+TEST(Error, CopiesShareTheMessageAndNeverThrow) {
+    static_assert(std::is_nothrow_copy_constructible_v<Error> && std::is_nothrow_copy_assignable_v<Error>);
+    static_assert(std::is_nothrow_move_constructible_v<Error>);
+    Error source(Errc::Timeout, "the token fetch took longer than 5000 ms");
+    const Error moved(std::move(source));
+    // A move copies: the source still has its message (what() never returns null).
+    // NOLINTNEXTLINE(bugprone-use-after-move)
+    EXPECT_STREQ(source.what(), "TIMEOUT_ERROR: the token fetch took longer than 5000 ms");
+    EXPECT_EQ(moved.what(), source.what());
+    EXPECT_EQ(moved.code(), Errc::Timeout);
+}
+
+// Two versions of the library in one program must not share symbols: everything is declared in
+// an inline namespace, yet spelled mca::... as before.
+TEST(Error, LivesInTheVersionedInlineNamespace) {
+    static_assert(std::is_same_v<Error, mca::v1::Error>);
+    static_assert(std::is_same_v<detail::ErrorCategory, mca::v1::detail::ErrorCategory>);
+    EXPECT_EQ(&errorCategory(), &mca::v1::errorCategory());
 }
 
 TEST(Error, EveryCodeHasANameAndAMessage) {

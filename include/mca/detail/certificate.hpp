@@ -5,6 +5,7 @@
 // `Authorization: IMFCert <jws>`. OpenSSL 3 EVP and X509 APIs, every handle owned by RAII.
 
 #include "../error.hpp"
+#include "../version.hpp"
 #include "encoding.hpp"
 #include "handles.hpp"
 #include "secret.hpp"
@@ -18,7 +19,8 @@
 #include <string>
 #include <string_view>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 /// A parsed client certificate with its private key, checked to belong together.
 class ClientCertificate {
@@ -131,4 +133,5 @@ class ClientCertificate {
     std::string derBase64_;
 };
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

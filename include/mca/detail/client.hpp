@@ -6,6 +6,7 @@
 // fleet.hpp, every retry and backoff rule in retry_policy.hpp, the token flows in flows.hpp.
 
 #include "../auth_client.hpp"
+#include "../version.hpp"
 #include "counters.hpp"
 #include "fetch.hpp"
 #include "fleet.hpp"
@@ -27,7 +28,7 @@
 #include <variant>
 #include <vector>
 
-namespace mca {
+MCA_OAUTH_NAMESPACE_BEGIN
 namespace detail {
 
 class SystemClock final : public Clock {
@@ -472,4 +473,4 @@ inline std::optional<std::string> forwardableAuthorization(std::string_view inco
     return forwarded;
 }
 
-}  // namespace mca
+MCA_OAUTH_NAMESPACE_END

@@ -3,13 +3,15 @@
 // The client's counters, read by AuthClient::stats(). Relaxed atomics: each is a tally, not a
 // synchronisation point.
 
+#include "../version.hpp"
 #include "read_mostly_mutex.hpp"
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 struct Counters {
     ThreadTally hits;  // counted on the hit path: no shared line, no locked instruction
@@ -17,4 +19,5 @@ struct Counters {
     std::atomic<std::size_t> inFlight{0};
 };
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

@@ -7,6 +7,7 @@
 // functions, safe on any thread.
 
 #include "../error.hpp"
+#include "../version.hpp"
 #include "encoding.hpp"
 #include "handles.hpp"
 
@@ -23,7 +24,8 @@
 #include <utility>
 #include <vector>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 inline constexpr std::string_view kOAuthMetadataSuffix = "/.well-known/oauth-authorization-server";
 inline constexpr std::string_view kOpenIdConfigurationSuffix = "/.well-known/openid-configuration";
@@ -372,4 +374,5 @@ inline void requireAuthMethod(const ServerMetadata& metadata, std::string_view m
                     " at its token endpoint: its metadata lists token_endpoint_auth_methods_supported [" + names + "]");
 }
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

@@ -2,12 +2,15 @@
 
 // Text encodings the protocol needs: base64 (Basic auth), base64url (JWT), percent-encoding (path).
 
+#include "../version.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 /// Appends the base64 (RFC 4648 §4, padded) of `bytes` to `out`; appending lets secrets be
 /// encoded straight into storage that is wiped later.
@@ -155,4 +158,5 @@ inline bool startsWithNoCase(std::string_view text, std::string_view prefix) {
     return true;
 }
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

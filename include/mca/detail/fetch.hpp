@@ -12,6 +12,7 @@
 // a background thread is noexcept and turns what it calls into the fetch's error.
 
 #include "../auth_client.hpp"
+#include "../version.hpp"
 #include "counters.hpp"
 #include "fleet.hpp"
 #include "flows.hpp"
@@ -30,7 +31,8 @@
 #include <string>
 #include <utility>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 /// The error of a fetch that ended without a result: the client stopped under it.
 inline std::exception_ptr abandonedFetchError() noexcept {
@@ -343,4 +345,5 @@ class Fetch : public std::enable_shared_from_this<Fetch> {
     bool discovered_ = false;  // spec_.url came from the issuer's metadata
 };
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

@@ -17,6 +17,7 @@
 // past its store budget: a consultation dequeued too late is skipped.
 
 #include "../token_store.hpp"
+#include "../version.hpp"
 #include "log.hpp"
 #include "retry_policy.hpp"
 #include "sealing.hpp"
@@ -35,7 +36,8 @@
 #include <utility>
 #include <vector>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 /// Where one tenant's token and lease live in the store, and what seals the token.
 struct StorePlace {
@@ -299,4 +301,5 @@ class Fleet {
     SerialExecutor tasks_;  // last: its thread starts once everything above exists
 };
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

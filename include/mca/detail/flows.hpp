@@ -4,6 +4,7 @@
 // key and the shared store's name are made, so they cannot drift) and what a fetch for it sends.
 
 #include "../auth_client.hpp"
+#include "../version.hpp"
 #include "certificate.hpp"
 #include "http_engine.hpp"
 #include "oauth_flow.hpp"
@@ -19,7 +20,8 @@
 #include <string_view>
 #include <vector>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 /// What a fetch sends, built from a tenant's credentials when a fetch starts (never on a hit).
 struct FetchSpec {
@@ -236,4 +238,5 @@ inline FetchSpec fetchSpecOf(const OAuthCredentials& tenant, const FlowContext& 
     return spec;
 }
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

@@ -7,6 +7,8 @@
 // thread nor closes the parent's connections. What such an object must neither use nor destroy
 // goes to `abandonInChild`.
 
+#include "../version.hpp"
+
 #include <pthread.h>
 
 #include <atomic>
@@ -14,7 +16,8 @@
 #include <type_traits>
 #include <utility>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 /// How many fork()s lie between the process that started and this one: 0 in the original
 /// process, incremented in each child by a pthread_atfork handler.
@@ -79,4 +82,5 @@ void abandonInChild(T&& object) noexcept {
     }
 }
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

@@ -2,6 +2,8 @@
 
 // RAII owners for the C handles of libcurl and OpenSSL, and libcurl's one-time global setup.
 
+#include "../version.hpp"
+
 #include <curl/curl.h>
 #include <openssl/bio.h>
 #include <openssl/ec.h>
@@ -11,7 +13,16 @@
 #include <memory>
 #include <stdexcept>
 
-namespace mca::detail {
+// The newest libcurl feature used unconditionally is CURLOPT_PROTOCOLS_STR (7.85.0); the others
+// are older (CURLOPT_SSLCERT_BLOB and CURLOPT_SSLKEY_BLOB 7.71.0, curl_multi_wakeup 7.68.0,
+// curl_multi_poll 7.66.0, the URL API 7.62.0). Newer ones are behind their own #if
+// (CURLOPT_QUICK_EXIT, 7.87.0). CMakeLists.txt and the pkg-config files ask for the same version.
+#if LIBCURL_VERSION_NUM < 0x075500
+#error "mca-oauth needs libcurl 7.85.0 or newer (CURLOPT_PROTOCOLS_STR)"
+#endif
+
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 /// Calls `Fn` on a non-null pointer; stateless, so a unique_ptr with it is one pointer wide.
 template <auto Fn>
@@ -41,4 +52,5 @@ inline void ensureCurlGlobalInit() {
     }
 }
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

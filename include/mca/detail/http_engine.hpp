@@ -43,7 +43,8 @@
 #include <utility>
 #include <vector>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 /// Largest reply body accepted; larger ones are refused while they arrive, never buffered whole.
 inline constexpr std::size_t kMaxReplyBytes = 1024 * 1024;
@@ -600,4 +601,5 @@ class HttpEngine {
     bool* leftBehind_ = nullptr;                       // run()'s flag (see run())
 };
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

@@ -5,6 +5,8 @@
 // millions of tiny values then costs its longest string and one bit per nesting level, not a
 // DOM node per value (a 1 MiB body of empty objects made a 40 MiB DOM).
 
+#include "../version.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -13,7 +15,8 @@
 #include <string_view>
 #include <utility>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 /// Deepest nesting accepted in a reply; no token or error reply comes near it.
 inline constexpr std::size_t kMaxJsonDepth = 64;
@@ -148,4 +151,5 @@ JsonShape readJsonFields(std::string_view json, const JsonFieldTarget (&targets)
     return reader.shape(parsed);
 }
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

@@ -7,6 +7,7 @@
 // thread may sign with it, each signature using its own EVP_MD_CTX.
 
 #include "../error.hpp"
+#include "../version.hpp"
 #include "encoding.hpp"
 #include "handles.hpp"
 
@@ -26,7 +27,8 @@
 #include <string>
 #include <string_view>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 enum class JwsAlgorithm { RS256, PS256, ES256 };
 
@@ -315,4 +317,5 @@ inline std::string checkTlsClientIdentity(std::string_view certificatePem, std::
     return certificateThumbprintS256(leaf.get());
 }
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

@@ -3,11 +3,13 @@
 // The client's log sink: the user's handler, called so that it can never break token delivery.
 
 #include "../auth_client.hpp"
+#include "../version.hpp"
 
 #include <string>
 #include <utility>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 class Logger {
   public:
@@ -40,4 +42,5 @@ inline std::string describe(const std::exception_ptr& error) {
     return "unknown error";
 }
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

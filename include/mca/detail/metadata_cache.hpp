@@ -5,6 +5,7 @@
 // the fetch's budget, and kept for hours. A caller never waits on it beyond its own future.
 
 #include "../auth_client.hpp"
+#include "../version.hpp"
 #include "discovery.hpp"
 #include "http_engine.hpp"
 
@@ -19,7 +20,8 @@
 #include <utility>
 #include <vector>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 class ServerMetadataCache {
   public:
@@ -158,4 +160,5 @@ class ServerMetadataCache {
     std::unordered_map<std::string, Entry> entries_;
 };
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

@@ -6,6 +6,7 @@
 // authentication method sends.
 
 #include "../auth_client.hpp"
+#include "../version.hpp"
 #include "jws.hpp"
 #include "secret.hpp"
 #include "token_cache.hpp"
@@ -24,7 +25,8 @@
 #include <string_view>
 #include <unordered_map>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 inline constexpr std::string_view kJwtBearerAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -246,4 +248,5 @@ inline std::string oauthForm(const OAuthCredentials& tenant) {
 /// Whether a URL's scheme is plain http (case-insensitive, as URL schemes are).
 inline bool isPlainHttp(std::string_view url) { return url.size() > 7 && startsWithNoCase(url, "http://"); }
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

@@ -4,6 +4,7 @@
 // name and password on their own (CURLOPT_PROXYUSERNAME / CURLOPT_PROXYPASSWORD), so that a
 // URL it refuses, which it quotes in its error text, carries no password.
 
+#include "../version.hpp"
 #include "secret.hpp"
 
 #include <algorithm>
@@ -11,7 +12,8 @@
 #include <string_view>
 #include <vector>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 struct ProxySetting {
     std::string url;  // without user information
@@ -70,4 +72,5 @@ inline ProxySetting splitProxyUrl(std::string_view proxy) {
     return setting;
 }
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

@@ -9,6 +9,8 @@
 // slots to drain; readers that see the flag step back until it falls.
 // ThreadTally: a counter that threads add to in their own slot and that is read as a sum.
 
+#include "../version.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -16,7 +18,8 @@
 #include <thread>
 #include <vector>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 /// This thread's slot: an index in [0, kThreadSlots), owned by this thread alone while
 /// `exclusive`; threads beyond kThreadSlots at once share the last slot (and use atomic adds).
@@ -144,4 +147,5 @@ class ThreadTally {
     Slot slots_[ThreadSlot::kThreadSlots];
 };
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

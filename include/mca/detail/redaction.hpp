@@ -5,6 +5,7 @@
 // form-, percent- or HTML-escaped, or base64-encoded; each of these is removed, and text that
 // is decoded (a JSON error body) is redacted again after decoding. Runs on the engine thread.
 
+#include "../version.hpp"
 #include "encoding.hpp"
 #include "json_fields.hpp"
 #include "secret.hpp"
@@ -16,7 +17,8 @@
 #include <string_view>
 #include <vector>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 inline constexpr std::string_view kRedactedSecret = "***";
 
@@ -308,4 +310,5 @@ inline std::string describeErrorBody(std::string_view body, const std::vector<Se
     return "body \"" + redactTokenLikeRuns(shown) + "\"";
 }
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

@@ -3,6 +3,7 @@
 // redis://[[user]:password@]host[:port][/db][?timeout=ms], parsed without hiredis so that the
 // parser can be tested and fuzzed on its own.
 
+#include "../version.hpp"
 #include "encoding.hpp"
 #include "secret.hpp"
 
@@ -12,7 +13,8 @@
 #include <string>
 #include <string_view>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 struct RedisEndpoint {
     std::string host;
@@ -114,4 +116,5 @@ inline RedisEndpoint parseRedisUrl(std::string_view url) {
     return endpoint;
 }
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

@@ -6,13 +6,15 @@
 // again, how long a fetch may spend on the shared store and on another instance's lease.
 
 #include "../policy.hpp"
+#include "../version.hpp"
 
 #include <curl/curl.h>
 
 #include <algorithm>
 #include <chrono>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 using Milliseconds = std::chrono::milliseconds;
 
@@ -128,4 +130,5 @@ class RetryPolicy {
     Milliseconds timeout_{10000};
 };
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

@@ -6,6 +6,7 @@
 // without the secret, or with another tenant's, gets nothing usable; anything that does not
 // open is ignored, never trusted.
 
+#include "../version.hpp"
 #include "encoding.hpp"
 #include "handles.hpp"
 #include "secret.hpp"
@@ -25,7 +26,8 @@
 #include <string_view>
 #include <vector>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 using EvpCipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, Deleter<EVP_CIPHER_CTX_free>>;
 using EvpKdfPtr = std::unique_ptr<EVP_KDF, Deleter<EVP_KDF_free>>;
@@ -192,4 +194,5 @@ class TokenSeal {
     std::array<unsigned char, 32> key_{};
 };
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

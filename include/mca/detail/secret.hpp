@@ -3,6 +3,7 @@
 // Secrets held in memory, wiped when released; the keyed digest that stands for them in cache
 // keys; randomness for jitter.
 
+#include "../version.hpp"
 #include "handles.hpp"
 
 #include <openssl/crypto.h>
@@ -18,7 +19,8 @@
 #include <string_view>
 #include <utility>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 /// Wipes a plain string that held a secret (e.g. a copy the caller handed over by value).
 inline void wipeString(std::string& value) noexcept {
@@ -182,4 +184,5 @@ class KeyedDigest {
     std::string buffer_;
 };
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

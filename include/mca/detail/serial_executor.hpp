@@ -7,6 +7,7 @@
 // thread goes on (tasks catch and log their own errors; this is the backstop). stop() from a task
 // on the executor's own thread does not join it; in a fork() child nothing is joined or run.
 
+#include "../version.hpp"
 #include "fork_guard.hpp"
 
 #include <chrono>
@@ -17,7 +18,8 @@
 #include <mutex>
 #include <thread>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 class SerialExecutor {
   public:
@@ -131,4 +133,5 @@ class SerialExecutor {
     std::thread thread_;  // last: starts once the members above exist
 };
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

@@ -5,6 +5,7 @@
 // except, at most once per millisecond, the entry's recency stamp. Fetch completions arrive from
 // the engine thread; waiters are handed back to the caller to fulfil outside the locks.
 
+#include "../version.hpp"
 #include "read_mostly_mutex.hpp"
 #include "retry_policy.hpp"
 #include "secret.hpp"
@@ -28,7 +29,8 @@
 #include <variant>
 #include <vector>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
@@ -446,4 +448,5 @@ class TokenCache {
     std::mutex evictionMutex_;
 };
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

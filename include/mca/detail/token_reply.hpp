@@ -4,6 +4,7 @@
 // the Date / Retry-After headers. All input here is untrusted: JSON is read field by field
 // (json_fields.hpp), never into a document. Error replies are described in redaction.hpp.
 
+#include "../version.hpp"
 #include "encoding.hpp"
 #include "json_fields.hpp"
 
@@ -18,7 +19,8 @@
 #include <string>
 #include <string_view>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 using Seconds = std::chrono::seconds;
 using SystemTime = std::chrono::system_clock::time_point;
@@ -170,4 +172,5 @@ inline std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view
     return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(*date - now));
 }
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

@@ -2,6 +2,7 @@
 
 // How a token request is spelled on the wire (the MCA secret flow): URL, Basic credentials, form.
 
+#include "../version.hpp"
 #include "encoding.hpp"
 #include "handles.hpp"
 #include "secret.hpp"
@@ -10,7 +11,8 @@
 #include <string>
 #include <string_view>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 inline constexpr std::string_view kClientCredentialsForm = "grant_type=client_credentials";
 inline constexpr std::string_view kMcaTokenPath = "authorization/v1/apps/";
@@ -70,4 +72,5 @@ inline SecretString oauthBasicAuthorization(std::string_view clientId, std::stri
     return basicAuthorization(encodedId, encodedSecret.view());
 }
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END

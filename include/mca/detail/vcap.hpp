@@ -4,6 +4,7 @@
 // and the rule that decides between them and the ones given explicitly.
 
 #include "../auth_client.hpp"
+#include "../version.hpp"
 #include "secret.hpp"
 
 #include <nlohmann/json.hpp>
@@ -11,7 +12,8 @@
 #include <string>
 #include <string_view>
 
-namespace mca::detail {
+MCA_OAUTH_NAMESPACE_BEGIN
+namespace detail {
 
 struct VcapCredentials {
     std::string appId, clientId, secret, serverUrl, oauthServerUrl;
@@ -108,4 +110,5 @@ inline Credentials defaultCredentials(const Credentials& given, const char* vcap
     return result;
 }
 
-}  // namespace mca::detail
+}  // namespace detail
+MCA_OAUTH_NAMESPACE_END
