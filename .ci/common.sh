@@ -16,4 +16,4 @@ mca_install_packages() {
 }
 
 MCA_BUILD_PACKAGES=(g++ cmake ninja-build pkg-config libcurl4-openssl-dev nlohmann-json3-dev libssl-dev openssl
-  ca-certificates libhiredis-dev redis-server libgrpc++-dev)
+  ca-certificates libhiredis-dev redis-server libgrpc++-dev libboost1.81-dev)

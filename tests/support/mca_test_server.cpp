@@ -65,6 +65,7 @@ constexpr std::chrono::seconds kMaxIatAhead{60};
 constexpr std::size_t kPssSaltLength = 32;  // RFC 7518 section 3.5: the salt is as long as the hash
 constexpr std::size_t kEs256HalfLength = 32;
 constexpr std::string_view kClientAuthOk = "ok";
+constexpr std::string_view kResourcePath = "/resource";
 
 // ---------------------------------------------------------------------------
 // Resource ownership
@@ -311,6 +312,7 @@ enum class Endpoint {
     RealmKeys,            // /realms/{realm}/protocol/openid-connect/certs
     OAuthMetadata,        // /.well-known/oauth-authorization-server/realms/{realm}
     OpenIdConfiguration,  // /realms/{realm}/.well-known/openid-configuration
+    Resource,             // /resource: the protected resource
 };
 
 struct Route {
@@ -351,6 +353,7 @@ std::optional<Route> realmRouteOf(std::string_view path) {
 
 std::optional<Route> routeOf(std::string_view target) {
     std::string_view path = target.substr(0, target.find('?'));
+    if (path == kResourcePath) return Route{Endpoint::Resource, {}};
     if (path.substr(0, kRealmsPath.size()) == kRealmsPath ||
         path.substr(0, kOAuthMetadataPath.size()) == kOAuthMetadataPath) {
         return realmRouteOf(path);
@@ -883,6 +886,24 @@ class McaTestServer::Impl {
         const std::lock_guard lock(stateMutex_);
         return lastTokenForm_;
     }
+    std::string resourceUrl() const { return origin() + std::string(kResourcePath); }
+    void revokeToken(const std::string& header) {
+        std::string_view token = header;
+        if (const std::size_t space = token.find(' ');
+            space != std::string_view::npos && equalsIgnoreCase(token.substr(0, space), "Bearer")) {
+            token.remove_prefix(space + 1);
+        }
+        const std::lock_guard lock(stateMutex_);
+        revokedTokens_.emplace(token);
+    }
+    void revokeNextTokens(std::size_t count) {
+        const std::lock_guard lock(stateMutex_);
+        tokensToRevoke_ = count;
+    }
+    std::size_t resourceRequests() const {
+        const std::lock_guard lock(stateMutex_);
+        return resourceRequests_;
+    }
 
   private:
     std::string origin() const {
@@ -1097,7 +1118,8 @@ class McaTestServer::Impl {
             return sendResponse(stream, errorResponse(404, "not_found", "no such endpoint"), incoming.keepAlive);
 
         const bool get = route->endpoint == Endpoint::PublicKey || route->endpoint == Endpoint::RealmKeys ||
-                         route->endpoint == Endpoint::OAuthMetadata || route->endpoint == Endpoint::OpenIdConfiguration;
+                         route->endpoint == Endpoint::OAuthMetadata ||
+                         route->endpoint == Endpoint::OpenIdConfiguration || route->endpoint == Endpoint::Resource;
         const char* allowedMethod = get ? "GET" : "POST";
         if (request.method != allowedMethod) {
             Response response = errorResponse(405, "method_not_allowed", std::string(allowedMethod) + " only");
@@ -1118,7 +1140,48 @@ class McaTestServer::Impl {
         if (route->endpoint == Endpoint::OAuthMetadata || route->endpoint == Endpoint::OpenIdConfiguration) {
             return answerDiscovery(stream, incoming, *route);
         }
+        if (route->endpoint == Endpoint::Resource) return answerResource(stream, incoming);
         return answerTokenRequest(stream, incoming, *route);
+    }
+
+    ConnectionFate answerResource(Stream& stream, const IncomingRequest& incoming) {
+        {
+            const std::lock_guard lock(stateMutex_);
+            ++resourceRequests_;
+        }
+        nlohmann::json claims;
+        const std::string problem = resourceProblem(incoming.recorded.header("Authorization"), claims);
+        if (!problem.empty()) {
+            Response response = errorResponse(401, "invalid_token", problem);
+            response.headers.emplace_back("WWW-Authenticate", R"(Bearer error="invalid_token")");
+            return sendResponse(stream, response, incoming.keepAlive);
+        }
+        const auto subject = claims.find(claims.contains("sub") ? "sub" : "prn");
+        return sendResponse(
+            stream,
+            jsonResponse(200, {{"resource", "ok"}, {"sub", subject == claims.end() ? nlohmann::json() : *subject}}),
+            incoming.keepAlive);
+    }
+
+    // Why the resource refuses `authorization`, "" when it accepts it (then `claims` holds the token's).
+    std::string resourceProblem(std::string_view authorization, nlohmann::json& claims) const {
+        const std::size_t space = authorization.find(' ');
+        if (space == std::string_view::npos || !equalsIgnoreCase(authorization.substr(0, space), "Bearer")) {
+            return "no Bearer token";
+        }
+        const std::string_view token = authorization.substr(space + 1);
+        const std::optional<CompactJws> jws = splitCompactJws(token);
+        if (!jws || !jwsProblem(token, signingKey_.key.get()).empty()) return "token not signed by this server";
+        claims = decodeJwsJson(jws->payload);
+        const auto exp = claims.is_object() ? claims.find("exp") : claims.end();
+        const auto now =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+        if (exp == claims.end() || !exp->is_number() || exp->get<double>() <= static_cast<double>(now.count())) {
+            return "token expired";
+        }
+        const std::lock_guard lock(stateMutex_);
+        if (revokedTokens_.count(std::string(token)) != 0) return "token revoked";
+        return {};
     }
 
     // Counts the request and picks its behaviour (see the class comment in the header).
@@ -1624,6 +1687,10 @@ class McaTestServer::Impl {
         {
             const std::lock_guard lock(stateMutex_);
             lastIssuedToken_ = jwt;
+            if (tokensToRevoke_ > 0) {
+                --tokensToRevoke_;
+                revokedTokens_.insert(jwt);
+            }
         }
         return {std::move(jwt), expiresIn};
     }
@@ -1659,6 +1726,9 @@ class McaTestServer::Impl {
     std::string lastClientAuthCheck_;
     nlohmann::json lastAssertionHeader_, lastAssertionClaims_;
     FormFields lastTokenForm_;
+    std::set<std::string> revokedTokens_;
+    std::size_t tokensToRevoke_ = 0;
+    std::size_t resourceRequests_ = 0;
 };
 
 McaTestServer::McaTestServer(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -1707,6 +1777,10 @@ std::string McaTestServer::lastClientAuthCheck() const { return impl_->lastClien
 nlohmann::json McaTestServer::lastClientAssertionHeader() const { return impl_->lastClientAssertionHeader(); }
 nlohmann::json McaTestServer::lastClientAssertionClaims() const { return impl_->lastClientAssertionClaims(); }
 std::vector<std::pair<std::string, std::string>> McaTestServer::lastTokenForm() const { return impl_->lastTokenForm(); }
+std::string McaTestServer::resourceUrl() const { return impl_->resourceUrl(); }
+void McaTestServer::revokeToken(const std::string& header) { impl_->revokeToken(header); }
+void McaTestServer::revokeNextTokens(std::size_t count) { impl_->revokeNextTokens(count); }
+std::size_t McaTestServer::resourceRequests() const { return impl_->resourceRequests(); }
 
 const char* clientAuthName(ClientAuth method) {
     switch (method) {

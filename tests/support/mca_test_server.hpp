@@ -9,6 +9,7 @@
 //   GET  /realms/{realm}/protocol/openid-connect/certs             (JWKS of the signing key)
 //   GET  /.well-known/oauth-authorization-server/realms/{realm}    (RFC 8414 metadata)
 //   GET  /realms/{realm}/.well-known/openid-configuration          (OpenID Connect Discovery)
+//   GET  /resource                                                 (a protected resource: Bearer tokens it signed)
 //
 // Tokens are RS256 JWTs. Token requests can be scripted (`pushReply`) to fail
 // in the ways a real network and server can: error statuses, garbage bodies,
@@ -201,6 +202,22 @@ class McaTestServer {
     void setFailEvery(unsigned n);                 // 0 = off; else every n-th token request gets 503
 
     std::size_t tokenRequests() const;  // token POSTs fully read (before any fault), whatever the answer
+
+    // A protected resource, as the services an AuthClient's headers are for: GET resourceUrl()
+    // answers 200 {"resource":"ok","sub":<the token's sub, else prn>} when the request carries
+    // `Authorization: Bearer <token>` and the token is a JWT signed by this server (by any of its
+    // token endpoints), not expired (`exp`) and not revoked. Otherwise 401 invalid_token (the
+    // error_description says why: "no Bearer token", "token not signed by this server", "token
+    // expired", "token revoked") with `WWW-Authenticate: Bearer error="invalid_token"`. Not a token
+    // request: not counted by tokenRequests(), and setDelay and scripted replies do not apply.
+    std::string resourceUrl() const;  // "{http|https}://127.0.0.1:PORT/resource"
+    // The resource refuses this token from now on: `header` is "Bearer <token>" (as refused) or the
+    // bare token. Tokens are compared exactly.
+    void revokeToken(const std::string& header);
+    // The next `count` tokens issued (by any token endpoint) are revoked as they are issued: the
+    // client gets them, the resource refuses them. mca-test-server --revoke-first-tokens N.
+    void revokeNextTokens(std::size_t count);
+    std::size_t resourceRequests() const;  // GETs of the resource received, whatever the answer
     std::size_t connectionsAccepted() const;
     std::size_t openConnections() const;
     std::size_t peakOpenConnections() const;  // most connections open at once since the server started

@@ -25,14 +25,16 @@ constexpr const char* kUsage =
     "                       [--tls-cert FILE --tls-key FILE] [--port-file FILE]\n"
     "                       [--realm R [--oauth-client ID --oauth-method METHOD\n"
     "                                   [--oauth-secret S | --oauth-key-file PEM | --oauth-cert-file PEM]]...]...\n"
-    "                       [--print-issuers]\n"
+    "                       [--print-issuers] [--revoke-first-tokens N]\n"
     "Without --app/--client/--secret, registers demo-app / demo-client / demo-secret.\n"
     "--realm names the realm of the --oauth-client options after it; each --oauth-client is a client\n"
     "of POST /realms/R/protocol/openid-connect/token, and the --oauth-* options after it describe it.\n"
     "METHOD: client_secret_basic or client_secret_post (with --oauth-secret), private_key_jwt (with\n"
     "--oauth-key-file: a public key or certificate PEM), tls_client_auth (with --oauth-cert-file: the\n"
     "client certificate PEM; the server must run TLS).\n"
-    "--print-issuers also prints 'issuer <URL>' for each realm, after the 'listening on' line.\n";
+    "--print-issuers also prints 'issuer <URL>' for each realm, after the 'listening on' line.\n"
+    "--revoke-first-tokens N: the protected resource (GET /resource, Bearer tokens this server signed)\n"
+    "refuses the first N tokens issued with 401, as a service refuses revoked tokens.\n";
 
 struct Client {
     std::string appId, clientId, secret;
@@ -50,6 +52,7 @@ struct CommandLine {
     std::vector<std::string> realms;  // in order of appearance, for --print-issuers
     std::string portFile;
     bool printIssuers = false;
+    std::size_t revokeFirstTokens = 0;
 };
 
 std::string readFile(const std::string& path) {
@@ -145,6 +148,8 @@ CommandLine parseCommandLine(int argc, char** argv) {
             commandLine.options.tlsCertFile = value;
         } else if (flag == "--tls-key") {
             commandLine.options.tlsKeyFile = value;
+        } else if (flag == "--revoke-first-tokens") {
+            commandLine.revokeFirstTokens = static_cast<std::size_t>(parseInteger(flag, value, 0, 1000000));
         } else if (flag == "--port-file") {
             commandLine.portFile = value;
         } else if (flag == "--realm") {
@@ -212,6 +217,7 @@ int main(int argc, char** argv) {
 
     try {
         mca::test::McaTestServer server(commandLine.options);
+        server.revokeNextTokens(commandLine.revokeFirstTokens);
         for (const Client& client : commandLine.clients) server.addClient(client.appId, client.clientId, client.secret);
         for (const RealmClient& entry : commandLine.realmClients) server.addOAuth2Client(entry.realm, entry.client);
         // A realm named without clients still serves its discovery documents (nullopt: the correct ones).
