@@ -4,6 +4,7 @@
 // certificate for a chosen subject CN (or none), as PEM strings.
 
 #include <mca/auth_client.hpp>
+#include <mca/detail/handles.hpp>  // also with MCA_OAUTH_SEPARATE_COMPILATION
 
 #include <openssl/pem.h>
 #include <openssl/rsa.h>

@@ -4,6 +4,7 @@
 // building without a signature, and credentials for the loopback test server.
 
 #include <mca/auth_client.hpp>
+#include <mca/detail/encoding.hpp>  // base64UrlEncode, also with MCA_OAUTH_SEPARATE_COMPILATION
 
 #include <atomic>
 #include <chrono>

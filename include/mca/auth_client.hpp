@@ -296,4 +296,8 @@ std::optional<std::string> forwardableAuthorization(std::string_view incoming);
 
 MCA_OAUTH_NAMESPACE_END
 
+// The implementation: here when header-only, in the one translation unit that includes
+// <mca/src.hpp> under MCA_OAUTH_SEPARATE_COMPILATION (see version.hpp).
+#ifndef MCA_OAUTH_SEPARATE_COMPILATION
 #include "detail/client.hpp"
+#endif

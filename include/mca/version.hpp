@@ -33,6 +33,17 @@
     }                           \
     }
 
+// Separate compilation, an option for programs with many translation units: define
+// MCA_OAUTH_SEPARATE_COMPILATION for every translation unit of the program (the CMake target
+// mca::oauth_compiled does) and include <mca/src.hpp> in exactly one of them. The others then
+// see the public declarations only, and the implementation (libcurl, OpenSSL, nlohmann/json) is
+// compiled once. Without it, the library is header-only: every function is inline.
+#ifdef MCA_OAUTH_SEPARATE_COMPILATION
+#define MCA_OAUTH_DECL
+#else
+#define MCA_OAUTH_DECL inline
+#endif
+
 // Default visibility for what must be one object per process even when the user builds shared
 // libraries with -fvisibility=hidden or -fvisibility-inlines-hidden: the error category (its
 // std::error_code comparisons compare addresses) and the exception type (caught by type across

@@ -311,7 +311,7 @@ struct AuthClient::Impl {
 
 /// On one of the client's own threads (a handler that dropped the last reference) the client is
 /// taken apart on a thread of its own, since a thread cannot join itself.
-inline void AuthClient::destroy(std::unique_ptr<Impl> impl) noexcept {
+MCA_OAUTH_DECL void AuthClient::destroy(std::unique_ptr<Impl> impl) noexcept {
     if (!impl || !impl->runsOnThisThread()) return;  // impl's destructor does the work here
     Impl* doomed = impl.release();
     try {
@@ -320,10 +320,10 @@ inline void AuthClient::destroy(std::unique_ptr<Impl> impl) noexcept {
     }
 }
 
-inline AuthClient::AuthClient(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
-inline AuthClient::~AuthClient() { destroy(std::move(impl_)); }
-inline AuthClient::AuthClient(AuthClient&&) noexcept = default;
-inline AuthClient& AuthClient::operator=(AuthClient&& other) noexcept {
+MCA_OAUTH_DECL AuthClient::AuthClient(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+MCA_OAUTH_DECL AuthClient::~AuthClient() { destroy(std::move(impl_)); }
+MCA_OAUTH_DECL AuthClient::AuthClient(AuthClient&&) noexcept = default;
+MCA_OAUTH_DECL AuthClient& AuthClient::operator=(AuthClient&& other) noexcept {
     if (this != &other) {
         auto previous = std::move(impl_);
         impl_ = std::move(other.impl_);
@@ -332,91 +332,91 @@ inline AuthClient& AuthClient::operator=(AuthClient&& other) noexcept {
     return *this;
 }
 
-inline std::future<std::string> AuthClient::getAuthorizationHeader() {
+MCA_OAUTH_DECL std::future<std::string> AuthClient::getAuthorizationHeader() {
     const detail::TenantRecord* defaults = impl_->defaults.get();  // no reference count touched on a hit
     return impl_->futureFor(Impl::keyOf(defaults), Impl::specOf(defaults));
 }
 
-inline std::future<std::string> AuthClient::getAuthorizationHeader(const Credentials& tenant) {
+MCA_OAUTH_DECL std::future<std::string> AuthClient::getAuthorizationHeader(const Credentials& tenant) {
     return impl_->futureFor(Impl::keyOf(tenant), Impl::specOf(tenant));
 }
 
-inline std::future<std::string> AuthClient::getAuthorizationHeader(const CertificateCredentials& tenant) {
+MCA_OAUTH_DECL std::future<std::string> AuthClient::getAuthorizationHeader(const CertificateCredentials& tenant) {
     return impl_->futureFor(Impl::keyOf(tenant), Impl::specOf(tenant));
 }
 
-inline std::future<std::string> AuthClient::getAuthorizationHeader(const OAuthCredentials& tenant) {
+MCA_OAUTH_DECL std::future<std::string> AuthClient::getAuthorizationHeader(const OAuthCredentials& tenant) {
     return impl_->futureFor(Impl::keyOf(tenant), Impl::specOf(tenant));
 }
 
-inline std::future<std::string> AuthClient::getAuthorizationHeader(const Tenant& tenant) {
+MCA_OAUTH_DECL std::future<std::string> AuthClient::getAuthorizationHeader(const Tenant& tenant) {
     const detail::TenantRecord* record = tenant.record_.get();
     return impl_->futureFor(Impl::keyOf(record), Impl::specOf(record));
 }
 
-inline void AuthClient::getAuthorizationHeader(HeaderHandler done) {
+MCA_OAUTH_DECL void AuthClient::getAuthorizationHeader(HeaderHandler done) {
     impl_->handlerFor(std::move(done), impl_->defaults.get());
 }
 
-inline void AuthClient::getAuthorizationHeader(const Credentials& tenant, HeaderHandler done) {
+MCA_OAUTH_DECL void AuthClient::getAuthorizationHeader(const Credentials& tenant, HeaderHandler done) {
     impl_->handlerFor(std::move(done), Impl::keyOf(tenant), Impl::specOf(tenant));
 }
 
-inline void AuthClient::getAuthorizationHeader(const CertificateCredentials& tenant, HeaderHandler done) {
+MCA_OAUTH_DECL void AuthClient::getAuthorizationHeader(const CertificateCredentials& tenant, HeaderHandler done) {
     impl_->handlerFor(std::move(done), Impl::keyOf(tenant), Impl::specOf(tenant));
 }
 
-inline void AuthClient::getAuthorizationHeader(const OAuthCredentials& tenant, HeaderHandler done) {
+MCA_OAUTH_DECL void AuthClient::getAuthorizationHeader(const OAuthCredentials& tenant, HeaderHandler done) {
     impl_->handlerFor(std::move(done), Impl::keyOf(tenant), Impl::specOf(tenant));
 }
 
-inline void AuthClient::getAuthorizationHeader(const Tenant& tenant, HeaderHandler done) {
+MCA_OAUTH_DECL void AuthClient::getAuthorizationHeader(const Tenant& tenant, HeaderHandler done) {
     impl_->handlerFor(std::move(done), tenant.record_.get());
 }
 
-inline Tenant AuthClient::tenant(const Credentials& credentials) const {
+MCA_OAUTH_DECL Tenant AuthClient::tenant(const Credentials& credentials) const {
     return Tenant(detail::resolveTenant(credentials));
 }
 
-inline Tenant AuthClient::tenant(const CertificateCredentials& credentials) const {
+MCA_OAUTH_DECL Tenant AuthClient::tenant(const CertificateCredentials& credentials) const {
     return Tenant(detail::resolveTenant(credentials));
 }
 
-inline Tenant AuthClient::tenant(const OAuthCredentials& credentials) const {
+MCA_OAUTH_DECL Tenant AuthClient::tenant(const OAuthCredentials& credentials) const {
     return Tenant(detail::resolveTenant(credentials));
 }
 
-inline void AuthClient::invalidate(const OAuthCredentials& tenant) {
+MCA_OAUTH_DECL void AuthClient::invalidate(const OAuthCredentials& tenant) {
     impl_->retire(detail::cacheKeyOf(tenant), tenant, std::nullopt);
 }
 
-inline void AuthClient::invalidate(const OAuthCredentials& tenant, std::string_view refusedHeader) {
+MCA_OAUTH_DECL void AuthClient::invalidate(const OAuthCredentials& tenant, std::string_view refusedHeader) {
     impl_->retire(detail::cacheKeyOf(tenant), tenant, refusedHeader);
 }
 
-inline void AuthClient::invalidate(const Credentials& tenant) {
+MCA_OAUTH_DECL void AuthClient::invalidate(const Credentials& tenant) {
     impl_->retire(detail::cacheKeyOf(tenant), tenant, std::nullopt);
 }
 
-inline void AuthClient::invalidate(const CertificateCredentials& tenant) {
+MCA_OAUTH_DECL void AuthClient::invalidate(const CertificateCredentials& tenant) {
     impl_->retire(detail::cacheKeyOf(tenant), tenant, std::nullopt);
 }
 
-inline void AuthClient::invalidate(const Tenant& tenant) { impl_->retire(tenant.record_.get(), std::nullopt); }
+MCA_OAUTH_DECL void AuthClient::invalidate(const Tenant& tenant) { impl_->retire(tenant.record_.get(), std::nullopt); }
 
-inline void AuthClient::invalidate(const Credentials& tenant, std::string_view refusedHeader) {
+MCA_OAUTH_DECL void AuthClient::invalidate(const Credentials& tenant, std::string_view refusedHeader) {
     impl_->retire(detail::cacheKeyOf(tenant), tenant, refusedHeader);
 }
 
-inline void AuthClient::invalidate(const CertificateCredentials& tenant, std::string_view refusedHeader) {
+MCA_OAUTH_DECL void AuthClient::invalidate(const CertificateCredentials& tenant, std::string_view refusedHeader) {
     impl_->retire(detail::cacheKeyOf(tenant), tenant, refusedHeader);
 }
 
-inline void AuthClient::invalidate(const Tenant& tenant, std::string_view refusedHeader) {
+MCA_OAUTH_DECL void AuthClient::invalidate(const Tenant& tenant, std::string_view refusedHeader) {
     impl_->retire(tenant.record_.get(), refusedHeader);
 }
 
-inline Stats AuthClient::stats() const noexcept {
+MCA_OAUTH_DECL Stats AuthClient::stats() const noexcept {
     const detail::Counters& counters = impl_->counters;
     Stats stats;
     stats.hits = counters.hits.total();
@@ -431,9 +431,10 @@ inline Stats AuthClient::stats() const noexcept {
     return stats;
 }
 
-inline std::size_t AuthClient::cachedTokens() const noexcept { return impl_->cache.size(); }
+MCA_OAUTH_DECL std::size_t AuthClient::cachedTokens() const noexcept { return impl_->cache.size(); }
 
-inline CertificateCredentials certificateCredentialsFromDirectory(const std::string& directory, std::string appId) {
+MCA_OAUTH_DECL CertificateCredentials certificateCredentialsFromDirectory(const std::string& directory,
+                                                                          std::string appId) {
     const auto read = [&](const char* name) {
         const std::string path = directory + "/imf_certificate/" + name;
         std::ifstream file(path, std::ios::binary);
@@ -450,7 +451,7 @@ inline CertificateCredentials certificateCredentialsFromDirectory(const std::str
     return credentials;
 }
 
-inline std::optional<std::string> forwardableAuthorization(std::string_view incoming) {
+MCA_OAUTH_DECL std::optional<std::string> forwardableAuthorization(std::string_view incoming) {
     std::vector<std::string_view> parts;
     for (std::size_t at = 0; at < incoming.size();) {
         if (incoming[at] == ' ') {
