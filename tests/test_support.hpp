@@ -6,6 +6,8 @@
 #include <mca/auth_client.hpp>
 #include <mca/detail/encoding.hpp>  // base64UrlEncode, also with MCA_OAUTH_SEPARATE_COMPILATION
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <chrono>
 #include <future>
