@@ -137,8 +137,8 @@ TEST(Fleet, RefreshesOncePerLifetimeForTheWholeFleet) {
     const std::size_t withStore = fixture.server.tokenRequests();
     const std::size_t withoutStore = alone.tokenRequests();
 
-    std::printf("%d processes, 15 s, 4 s tokens: %zu token requests with the store, %zu without\n", kMembers,
-                withStore, withoutStore);
+    std::printf("%d processes, 15 s, 4 s tokens: %zu token requests with the store, %zu without\n", kMembers, withStore,
+                withoutStore);
     RecordProperty("requests_with_store", static_cast<int>(withStore));
     RecordProperty("requests_without_store", static_cast<int>(withoutStore));
     // A 4 s token whose JWT exp is in whole seconds lives 3-4 s from its reply; less the 1 s safety

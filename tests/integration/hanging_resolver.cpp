@@ -31,7 +31,7 @@ namespace mca::test {
 std::size_t hangingLookups() { return lookups.load(); }
 }  // namespace mca::test
 
-extern "C" int getaddrinfo(const char* node, const char* service, const addrinfo* hints, addrinfo** result) noexcept {
+extern "C" int getaddrinfo(const char* node, const char* service, const addrinfo* hints, addrinfo** result) {
     if (node != nullptr && std::strcmp(node, mca::test::kHangingHost) == 0) {
         lookups.fetch_add(1);
         std::this_thread::sleep_for(mca::test::kResolverHang);

@@ -195,7 +195,9 @@ std::vector<std::pair<std::string, std::string>> hostileBodies() {
 // Reading a token reply or an error body keeps only the few fields it needs: hostile JSON costs
 // a small multiple of its size, not a DOM of millions of values (21-37 MiB per MiB before).
 TEST(HostileReplies, ParsingCostsASmallMultipleOfTheBody) {
-    for (const auto& [shape, body] : hostileBodies()) {
+    for (const auto& hostile : hostileBodies()) {
+        const std::string& shape = hostile.first;
+        const std::string& body = hostile.second;  // a reference, not a binding: lambdas capture it in C++17
         const long long reply = peakBytesOf([&] {
             try {
                 (void)detail::parseTokenReply(body);

@@ -525,7 +525,8 @@ TEST_F(OAuth, ConfigurationErrorsAreTypedAndFoundBeforeAnyRequest) {
                                        const_cast<char*>("passphrase")),
               1);
     char* data = nullptr;
-    const std::string encryptedPem(data, static_cast<std::size_t>(BIO_get_mem_data(encryptedBio.get(), &data)));
+    const auto size = static_cast<std::size_t>(BIO_get_mem_data(encryptedBio.get(), &data));
+    const std::string encryptedPem(data, size);
 
     struct Case {
         const char* what;
