@@ -8,6 +8,7 @@
 // Certificates are made at test time with the openssl command (GrpcCertificates).
 
 #include "mca_test_server.hpp"
+#include "test_tls_files.hpp"
 
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/security/server_credentials.h>
@@ -42,23 +43,7 @@ inline std::string readTextFile(const std::filesystem::path& path) {
 struct GrpcCertificates {
     GrpcCertificates() {
         directory = std::filesystem::temp_directory_path() / ("mca-grpc-" + std::to_string(::getpid()));
-        std::filesystem::create_directories(directory);
-        const std::string dir = directory.string();
-        std::ofstream(directory / "server.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
-        const std::string openssl = MCA_TEST_OPENSSL;
-        const std::string commands[] = {
-            openssl + " req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=mca-grpc-test-ca -keyout " + dir +
-                "/ca.key -out " + dir + "/ca.pem",
-            openssl + " req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout " + dir + "/server.key -out " + dir +
-                "/server.csr",
-            openssl + " x509 -req -in " + dir + "/server.csr -CA " + dir + "/ca.pem -CAkey " + dir +
-                "/ca.key -CAcreateserial -days 2 -extfile " + dir + "/server.ext -out " + dir + "/server.pem",
-        };
-        for (const auto& command : commands) {
-            if (std::system((command + " >/dev/null 2>&1").c_str()) != 0) {
-                throw std::runtime_error("failed: " + command);
-            }
-        }
+        makeServerCertificates(directory, "mca-grpc-test-ca");
     }
     ~GrpcCertificates() {
         std::error_code ignored;

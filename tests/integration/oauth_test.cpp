@@ -6,6 +6,7 @@
 #include "memory_store.hpp"
 #include "test_certificates.hpp"
 #include "test_support.hpp"
+#include "test_tls_files.hpp"
 
 #include <gtest/gtest.h>
 
@@ -55,20 +56,7 @@ class OAuth : public ::testing::Test {
         otherCertificatePem = certificatePem(other.get(), "other-client");
 
         directory = fs::temp_directory_path() / ("mca-oauth-" + std::to_string(::getpid()));
-        fs::create_directories(directory);
-        const std::string dir = directory.string();
-        std::ofstream(directory / "server.ext") << "subjectAltName=IP:127.0.0.1\n";
-        const std::string openssl = MCA_TEST_OPENSSL;
-        for (const std::string& command : {
-                 openssl + " req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=oauth-test-ca -keyout " + dir +
-                     "/ca.key -out " + dir + "/ca.pem",
-                 openssl + " req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout " + dir + "/server.key -out " +
-                     dir + "/server.csr",
-                 openssl + " x509 -req -in " + dir + "/server.csr -CA " + dir + "/ca.pem -CAkey " + dir +
-                     "/ca.key -CAcreateserial -days 2 -extfile " + dir + "/server.ext -out " + dir + "/server.pem",
-             }) {
-            ASSERT_EQ(std::system((command + " >/dev/null 2>&1").c_str()), 0) << command;
-        }
+        makeServerCertificates(directory, "oauth-test-ca");
     }
     static void TearDownTestSuite() { fs::remove_all(directory); }
 

@@ -5,6 +5,7 @@
 
 #include "test_process.hpp"
 #include "test_support.hpp"
+#include "test_tls_files.hpp"
 
 #include <sched.h>
 #include <sys/mount.h>
@@ -24,18 +25,11 @@ class Tls : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
         directory = fs::temp_directory_path() / ("mca-tls-" + std::to_string(::getpid()));
-        fs::create_directories(directory);
+        makeServerCertificates(directory, "mca-test-ca");
         const std::string dir = directory.string();
-        std::ofstream(directory / "server.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
         std::ofstream(directory / "other.ext") << "subjectAltName=DNS:auth.example.com\n";
         const std::string openssl = MCA_TEST_OPENSSL;
         const std::string commands[] = {
-            openssl + " req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=mca-test-ca -keyout " + dir +
-                "/ca.key -out " + dir + "/ca.pem",
-            openssl + " req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout " + dir + "/server.key -out " + dir +
-                "/server.csr",
-            openssl + " x509 -req -in " + dir + "/server.csr -CA " + dir + "/ca.pem -CAkey " + dir +
-                "/ca.key -CAcreateserial -days 2 -extfile " + dir + "/server.ext -out " + dir + "/server.pem",
             // Same key, signed by the same CA, but for another host name.
             openssl + " x509 -req -in " + dir + "/server.csr -CA " + dir + "/ca.pem -CAkey " + dir +
                 "/ca.key -CAcreateserial -days 2 -extfile " + dir + "/other.ext -out " + dir + "/other.pem",

@@ -1351,6 +1351,11 @@ class McaTestServer::Impl {
 
         nlohmann::json claims = {{"iss", oauthServerUrl(tenantId)}, {"aud", tenantId}, {"sub", credentials->clientId}};
         if (!scope.empty()) claims["scope"] = scope;
+        return grantedToken(std::move(claims), scope, reply);
+    }
+
+    // RFC 6749 section 5.1: the token, its lifetime and the scope granted; never cached.
+    Response grantedToken(nlohmann::json claims, const std::string& scope, const Reply& reply) {
         const auto [token, expiresIn] = issueToken(std::move(claims), reply.expiresIn);
         nlohmann::json body = {{"access_token", token}, {"token_type", "Bearer"}};
         if (!reply.omitExpiresIn) body["expires_in"] = expiresIn;
@@ -1398,14 +1403,7 @@ class McaTestServer::Impl {
         }
         if (!scope.empty()) claims["scope"] = scope;
         if (auth.certificateThumbprint) claims["cnf"] = {{"x5t#S256", *auth.certificateThumbprint}};
-        const auto [token, expiresIn] = issueToken(std::move(claims), reply.expiresIn);
-        nlohmann::json body = {{"access_token", token}, {"token_type", "Bearer"}};
-        if (!reply.omitExpiresIn) body["expires_in"] = expiresIn;
-        if (!scope.empty()) body["scope"] = scope;
-        Response response = jsonResponse(200, body);
-        response.headers.emplace_back("Cache-Control", "no-store");
-        response.headers.emplace_back("Pragma", "no-cache");
-        return response;
+        return grantedToken(std::move(claims), scope, reply);
     }
 
     ClientAuthOutcome authenticateRealmClient(const std::string& realm, const RecordedRequest& request,
