@@ -8,6 +8,7 @@
 #include "../version.hpp"
 #include "encoding.hpp"
 #include "handles.hpp"
+#include "pem.hpp"
 #include "secret.hpp"
 
 #include <openssl/err.h>
@@ -30,8 +31,8 @@ class ClientCertificate {
     ClientCertificate(std::string_view certificatePem, std::string_view privateKeyPem) {
         if (trimWhitespace(certificatePem).empty()) throw Error(Errc::MissingPem, "certificatePem is empty");
         if (trimWhitespace(privateKeyPem).empty()) throw Error(Errc::MissingPem, "privateKeyPem is empty");
-        certificate_ = readCertificate(certificatePem);
-        key_ = readPrivateKey(privateKeyPem);
+        certificate_ = readLeafCertificate(certificatePem, /*wholeChain=*/false);
+        key_ = readUnencryptedPrivateKey(privateKeyPem);
         if (EVP_PKEY_is_a(key_.get(), "RSA") != 1) {
             throw Error(Errc::InvalidCertificate, "privateKeyPem is not an RSA key (the protocol signs with RS256)");
         }
@@ -73,34 +74,6 @@ class ClientCertificate {
     }
 
   private:
-    static BioPtr memoryBio(std::string_view pem) {
-        BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-        if (!bio) throw Error(Errc::InvalidCertificate, "out of memory reading a PEM");
-        return bio;
-    }
-
-    static X509Ptr readCertificate(std::string_view pem) {
-        const BioPtr bio = memoryBio(pem);
-        X509Ptr certificate(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-        if (!certificate) {
-            ERR_clear_error();
-            throw Error(Errc::InvalidCertificate, "certificatePem holds no PEM certificate");
-        }
-        return certificate;
-    }
-
-    static EvpPkeyPtr readPrivateKey(std::string_view pem) {
-        const BioPtr bio = memoryBio(pem);
-        // A null passphrase callback with an empty passphrase: an encrypted key fails instead of
-        // prompting on the terminal.
-        EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, const_cast<char*>("")));
-        if (!key) {
-            ERR_clear_error();
-            throw Error(Errc::InvalidCertificate, "privateKeyPem holds no unencrypted PEM private key");
-        }
-        return key;
-    }
-
     static std::string readCommonName(X509* certificate) {
         X509_NAME* subject = X509_get_subject_name(certificate);
         const int index = subject ? X509_NAME_get_index_by_NID(subject, NID_commonName, -1) : -1;

@@ -187,17 +187,21 @@ inline FetchSpec fetchSpecOf(const OAuthCredentials& tenant, const FlowContext& 
     }
     spec.authMethod = authMethodName(tenant.authMethod);
     const auto state = flow.oauthStates.of(flow.key, tenant);  // the key is read here, once per tenant
-    const std::string form = oauthForm(tenant) + "&client_id=" + formEncode(tenant.clientId);
+    const std::string parameters = oauthForm(tenant);
+    const std::string form = parameters + "&client_id=" + formEncode(tenant.clientId);  // all but Basic
     switch (tenant.authMethod) {
         case ClientAuthMethod::SecretBasic:
-            spec.body.buffer() = oauthForm(tenant);
+            spec.body.buffer() = parameters;
             spec.authorization = oauthBasicAuthorization(tenant.clientId, tenant.secret);
             spec.redactions.push_back(spec.authorization);
+            spec.redactions.emplace_back(tenant.secret);
             break;
         case ClientAuthMethod::SecretPost: {
+            SecretString encodedSecret = formEncodeSecret(tenant.secret);
             spec.body.buffer() = form;
-            spec.body.buffer().append("&client_secret=").append(formEncodeSecret(tenant.secret).view());
-            spec.redactions.push_back(formEncodeSecret(tenant.secret));
+            spec.body.buffer().append("&client_secret=").append(encodedSecret.view());
+            spec.redactions.push_back(std::move(encodedSecret));
+            spec.redactions.emplace_back(tenant.secret);
             break;
         }
         case ClientAuthMethod::PrivateKeyJwt:
@@ -231,7 +235,6 @@ inline FetchSpec fetchSpecOf(const OAuthCredentials& tenant, const FlowContext& 
             };
             break;
     }
-    spec.redactions.emplace_back(tenant.secret);
     spec.label = tenantLabel("", "clientId", tenant.clientId);
     spec.identity = identityCopy(tenant);
     spec.sealingSecret = sealingSecretOf(tenant);
