@@ -3,7 +3,7 @@
 # Every command that fails stops the test with a FATAL_ERROR naming the step.
 cmake_minimum_required(VERSION 3.21)
 
-foreach(var IN ITEMS STEP MCA_OAUTH_SOURCE_DIR CONSUMER_DIR WORK_DIR GENERATOR CXX_COMPILER)
+foreach(var IN ITEMS STEP MCA_OAUTH_SOURCE_DIR CONSUMER_DIR WORK_DIR PARENT_BUILD_DIR GENERATOR CXX_COMPILER)
   if("${${var}}" STREQUAL "")
     message(FATAL_ERROR "run_consumer.cmake: -D${var}=... is required")
   endif()
@@ -47,7 +47,7 @@ function(configure_and_build what src build)
     list(APPEND configure -DCMAKE_BUILD_TYPE=${BUILD_TYPE})
   endif()
   run("configuring ${what}" configure)
-  set(build_command ${CMAKE_COMMAND} --build ${build} ${config_args} -j 2)
+  set(build_command ${CMAKE_COMMAND} --build ${build} ${config_args} -j 1)  # one core: ctest runs others
   run("building ${what}" build_command)
 endfunction()
 
@@ -71,30 +71,30 @@ function(use_pkg_config_dir dir)
   endif()
 endfunction()
 
-# pkg_config_build(<what> <module> <source> <program>): compiles and links <source> as a user
-# without CMake does, `c++ -std=c++17 <source> $(pkg-config --cflags --libs <module>)`, with the
-# module's version as MCA_EXPECTED_VERSION.
-function(pkg_config_build what module source program)
-  execute_process(COMMAND ${PKG_CONFIG} --cflags --libs ${module} OUTPUT_VARIABLE flags
+# pkg_config_build(<what> <modules> <source> <program> [-D...]): compiles and links <source> as a
+# user without CMake does, `c++ -std=c++17 <source> $(pkg-config --cflags --libs <modules>)`, with
+# the first module's version as MCA_EXPECTED_VERSION and the given definitions.
+function(pkg_config_build what modules source program)
+  execute_process(COMMAND ${PKG_CONFIG} --cflags --libs ${modules} OUTPUT_VARIABLE flags
     OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
-  execute_process(COMMAND ${PKG_CONFIG} --modversion ${module} OUTPUT_VARIABLE version
+  list(GET modules 0 first)
+  execute_process(COMMAND ${PKG_CONFIG} --modversion ${first} OUTPUT_VARIABLE version
     OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc_version)
   if(NOT rc EQUAL 0 OR NOT rc_version EQUAL 0)
-    message(FATAL_ERROR "pkg-config test: pkg-config --cflags --libs ${module} failed")
+    message(FATAL_ERROR "pkg-config test: pkg-config --cflags --libs ${modules} failed")
   endif()
-  message(STATUS "pkg-config --cflags --libs ${module}: ${flags}")
+  message(STATUS "pkg-config --cflags --libs ${modules}: ${flags}")
   separate_arguments(flags UNIX_COMMAND "${flags}")
-  set(compile ${CXX_COMPILER} -std=c++17 "-DMCA_EXPECTED_VERSION=\"${version}\"" ${source} ${flags} -o ${program})
+  set(compile ${CXX_COMPILER} -std=c++17 "-DMCA_EXPECTED_VERSION=\"${version}\"" ${ARGN} ${source} ${flags} -o ${program})
   run("building ${what}" compile)
 endfunction()
 
 if(STEP STREQUAL "install")
+  # `cmake --install` of the tests' own build tree: the headers, the CMake package, the
+  # pkg-config files and, MCA_OAUTH_INSTALL_TOOLS being on by default at the top level, mca-token.
   file(REMOVE_RECURSE ${prefix})
-  configure_and_build("mca-oauth for install" ${MCA_OAUTH_SOURCE_DIR} ${WORK_DIR}/install-build
-    -DMCA_OAUTH_BUILD_TESTS=OFF -DMCA_OAUTH_BUILD_EXAMPLES=OFF -DCMAKE_INSTALL_PREFIX=${prefix})
-  set(install ${CMAKE_COMMAND} --install ${WORK_DIR}/install-build ${config_args})
+  set(install ${CMAKE_COMMAND} --install ${PARENT_BUILD_DIR} --prefix ${prefix} ${config_args})
   run("installing mca-oauth into ${prefix}" install)
-  # MCA_OAUTH_INSTALL_TOOLS is on by default at the top level: mca-token is installed too.
   set(mca_token ${prefix}/bin/mca-token --help)
   run("running the installed mca-token" mca_token)
 
@@ -112,6 +112,10 @@ elseif(STEP STREQUAL "find_package")
     message(FATAL_ERROR "cmake consumer test: find_package found mca-oauth outside ${prefix}: ${found_dir}")
   endif()
   run_app("find_package" ${build})
+  if(EXISTS ${build}/app_optional)
+    set(app_optional ${build}/app_optional)
+    run("running the find_package consumer of the optional targets" app_optional)
+  endif()
 
 elseif(STEP STREQUAL "add_subdirectory")
   configure_and_build("the add_subdirectory consumer" ${CONSUMER_DIR}/add_subdirectory
@@ -130,31 +134,35 @@ elseif(STEP STREQUAL "pkg_config")
   use_pkg_config_dir(${prefix}/share/pkgconfig)
   pkg_config_build("the pkg-config consumer" mca-oauth ${CONSUMER_DIR}/find_package/main.cpp ${build}/app)
   run_app("pkg-config" ${build})
-  # The fleet store's module, installed when hiredis was found.
-  if(EXISTS ${prefix}/share/pkgconfig/mca-oauth-redis.pc)
-    pkg_config_build("the pkg-config redis consumer" mca-oauth-redis ${CONSUMER_DIR}/find_package/redis_main.cpp
-      ${build}/app_redis)
-    set(app_redis ${build}/app_redis)
-    run("running the pkg-config redis consumer" app_redis)
+  # The optional modules installed (the fleet store's when hiredis was found, the adapters' when
+  # Boost and gRPC were), all in one program.
+  set(modules "")
+  set(definitions "")
+  foreach(part IN ITEMS redis asio grpc)
+    if(EXISTS ${prefix}/share/pkgconfig/mca-oauth-${part}.pc)
+      list(APPEND modules mca-oauth-${part})
+      string(TOUPPER ${part} upper)
+      list(APPEND definitions -DMCA_CONSUMER_${upper})
+    endif()
+  endforeach()
+  if(modules)
+    pkg_config_build("the pkg-config consumer of ${modules}" "${modules}" ${CONSUMER_DIR}/find_package/optional_main.cpp
+      ${build}/app_optional ${definitions})
+    set(app_optional ${build}/app_optional)
+    run("running the pkg-config consumer of ${modules}" app_optional)
   endif()
 
 elseif(STEP STREQUAL "deb")
-  # The Debian package: built by cpack from a fresh configure (nothing to compile), checked with
-  # dpkg-deb -f, extracted with dpkg-deb -x (not installed: the test leaves the system alone), and
-  # used through pkg-config from the extracted tree.
+  # The Debian package: built by cpack from the tests' build tree (its `dev` and `deb` install
+  # components, never mca-token), checked with dpkg-deb -f, extracted with dpkg-deb -x (not
+  # installed: the test leaves the system alone), and used through pkg-config from the extracted
+  # tree.
   set(build ${WORK_DIR}/deb-build)
   set(root ${WORK_DIR}/deb-root)
   file(REMOVE_RECURSE ${build} ${root})
-  set(configure ${CMAKE_COMMAND} -S ${MCA_OAUTH_SOURCE_DIR} -B ${build} -G ${GENERATOR}
-    -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DMCA_OAUTH_BUILD_TESTS=OFF -DMCA_OAUTH_BUILD_EXAMPLES=OFF
-    -DMCA_OAUTH_INSTALL_TOOLS=OFF)
-  if(MAKE_PROGRAM)
-    list(APPEND configure -DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM})
-  endif()
-  run("configuring mca-oauth for the Debian package" configure)
-  file(STRINGS ${build}/CMakeCache.txt version_line REGEX "^CMAKE_PROJECT_VERSION:")
+  file(STRINGS ${PARENT_BUILD_DIR}/CMakeCache.txt version_line REGEX "^CMAKE_PROJECT_VERSION:")
   string(REGEX REPLACE ".*=" "" version "${version_line}")
-  set(cpack ${CMAKE_CPACK_COMMAND} -G DEB -B ${build}/package --config ${build}/CPackConfig.cmake)
+  set(cpack ${CMAKE_CPACK_COMMAND} -G DEB -B ${build}/package --config ${PARENT_BUILD_DIR}/CPackConfig.cmake)
   run("building the Debian package" cpack)
   set(deb ${build}/package/libmca-oauth-dev_${version}_all.deb)
   if(NOT EXISTS ${deb})

@@ -3,6 +3,9 @@
 // token requests it gets.
 
 #include <mca/redis_token_store.hpp>
+// Linked against mca::oauth_compiled: the store names and seals come from the detail headers.
+#include <mca/detail/fleet.hpp>
+#include <mca/detail/flows.hpp>
 
 #include "mca_test_server.hpp"
 #include "redis_process.hpp"

@@ -2,7 +2,8 @@
 // the secret (raw, JSON-escaped, form- or percent-encoded, base64) survives into the message.
 // The input is the secret, a NUL byte, then the body; without a NUL there is nothing to do.
 
-#include <mca/auth_client.hpp>
+#include <mca/detail/encoding.hpp>
+#include <mca/detail/redaction.hpp>
 
 #include "fuzz_check.hpp"
 

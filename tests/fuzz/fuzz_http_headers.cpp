@@ -2,7 +2,9 @@
 // (parseRetryAfter, parseHttpDate), the server URL (normalizeServerUrl) and the appId's path
 // encoding (percentEncode). The same input text goes to each.
 
-#include <mca/auth_client.hpp>
+#include <mca/detail/encoding.hpp>
+#include <mca/detail/token_reply.hpp>
+#include <mca/detail/token_request.hpp>
 
 #include "fuzz_check.hpp"
 

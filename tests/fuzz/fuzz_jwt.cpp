@@ -4,7 +4,7 @@
 // of a well-formed token, so that the claims parser is reached without the fuzzer having to
 // discover base64url first.
 
-#include <mca/auth_client.hpp>
+#include <mca/detail/token_reply.hpp>
 
 #include "fuzz_check.hpp"
 

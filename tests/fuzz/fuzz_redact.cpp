@@ -2,7 +2,7 @@
 // text (the server's error body, libcurl's error text) on the engine thread.
 // The input is the secret, a NUL byte, then the text; without a NUL there is nothing to do.
 
-#include <mca/auth_client.hpp>
+#include <mca/detail/redaction.hpp>
 
 #include "fuzz_check.hpp"
 

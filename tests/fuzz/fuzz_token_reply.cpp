@@ -2,7 +2,8 @@
 // cache believes) and describeErrorBody (what goes into an error message for any other status).
 // The input is the raw HTTP body.
 
-#include <mca/auth_client.hpp>
+#include <mca/detail/redaction.hpp>
+#include <mca/detail/token_reply.hpp>
 
 #include "fuzz_check.hpp"
 

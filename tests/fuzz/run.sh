@@ -28,7 +28,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN
 targets=(token_reply jwt vcap http_headers redact error_body discovery)
 for name in "${targets[@]}"; do
   if [[ ! -x $build_dir/tests/fuzz/fuzz_$name ]]; then
-    echo "fuzz_$name: not built ($build_dir/tests/fuzz/fuzz_$name); configure with --preset fuzz" >&2
+    echo "fuzz_$name: not built ($build_dir/tests/fuzz/fuzz_$name); configure with --preset asan-ubsan or --preset fuzz" >&2
     exit 2
   fi
 done
