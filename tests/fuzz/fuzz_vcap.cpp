@@ -4,7 +4,9 @@
 // VCAP_APPLICATION ends at a second NUL, if there is one).
 // parseVcap must not throw: nothing catches around it, any exception escapes to libFuzzer.
 
-#include <mca/auth_client.hpp>
+// No AuthClient is made here: with the declarations only, the implementation is not compiled.
+#define MCA_OAUTH_SEPARATE_COMPILATION
+#include <mca/detail/vcap.hpp>
 
 #include <cstddef>
 #include <cstdint>
