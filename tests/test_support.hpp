@@ -6,6 +6,7 @@
 #include <mca/auth_client.hpp>
 #include <mca/detail/encoding.hpp>  // base64UrlEncode, also with MCA_OAUTH_SEPARATE_COMPILATION
 
+#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -40,6 +41,16 @@ class ManualClock final : public Clock {
 };
 
 inline std::string base64Url(const std::string& bytes) { return detail::base64UrlEncode(bytes); }
+
+/// For tests that make their own libcurl requests: the reply's body is appended to `body`.
+inline void collectBody(CURL* easy, std::string& body) {
+    curl_easy_setopt(
+        easy, CURLOPT_WRITEFUNCTION, +[](char* data, std::size_t size, std::size_t count, void* out) {
+            static_cast<std::string*>(out)->append(data, size * count);
+            return size * count;
+        });
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &body);
+}
 
 /// An unsigned JWT with the given payload (the client never checks signatures).
 inline std::string fakeJwt(const std::string& payloadJson) {

@@ -237,6 +237,15 @@ class GrpcCallCredentialsSetter final : public grpc::experimental::ClientInterce
     std::shared_ptr<grpc::CallCredentials> credentials_;
 };
 
+/// The credentials of a tenant given by its credentials (of any kind): resolved once, here.
+template <class TenantCredentials>
+std::shared_ptr<grpc::CallCredentials> grpcCallCredentialsOf(std::shared_ptr<AuthClient> client,
+                                                             const TenantCredentials& tenant) {
+    if (!client) throw std::invalid_argument("mca::grpcCallCredentials: the AuthClient is null");
+    Tenant handle = client->tenant(tenant);
+    return grpcCallCredentials(std::move(client), std::move(handle), nullptr);
+}
+
 }  // namespace detail
 
 inline std::shared_ptr<grpc::CallCredentials> grpcCallCredentials(std::shared_ptr<AuthClient> client, Tenant tenant,
@@ -262,23 +271,17 @@ inline std::shared_ptr<grpc::CallCredentials> grpcCallCredentials(std::shared_pt
 
 inline std::shared_ptr<grpc::CallCredentials> grpcCallCredentials(std::shared_ptr<AuthClient> client,
                                                                   Credentials tenant) {
-    if (!client) throw std::invalid_argument("mca::grpcCallCredentials: the AuthClient is null");
-    Tenant handle = client->tenant(tenant);
-    return grpcCallCredentials(std::move(client), std::move(handle), nullptr);
+    return detail::grpcCallCredentialsOf(std::move(client), tenant);
 }
 
 inline std::shared_ptr<grpc::CallCredentials> grpcCallCredentials(std::shared_ptr<AuthClient> client,
                                                                   CertificateCredentials tenant) {
-    if (!client) throw std::invalid_argument("mca::grpcCallCredentials: the AuthClient is null");
-    Tenant handle = client->tenant(tenant);
-    return grpcCallCredentials(std::move(client), std::move(handle), nullptr);
+    return detail::grpcCallCredentialsOf(std::move(client), tenant);
 }
 
 inline std::shared_ptr<grpc::CallCredentials> grpcCallCredentials(std::shared_ptr<AuthClient> client,
                                                                   OAuthCredentials tenant) {
-    if (!client) throw std::invalid_argument("mca::grpcCallCredentials: the AuthClient is null");
-    Tenant handle = client->tenant(tenant);
-    return grpcCallCredentials(std::move(client), std::move(handle), nullptr);
+    return detail::grpcCallCredentialsOf(std::move(client), tenant);
 }
 
 inline std::shared_ptr<grpc::Channel> grpcChannel(const std::string& target,

@@ -189,12 +189,7 @@ class OAuthServer : public ::testing::Test {
         const std::string caFile = (directory / "server.pem").string();
         curl_easy_setopt(easy.get(), CURLOPT_CAINFO, caFile.c_str());
         curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
-        curl_easy_setopt(
-            easy.get(), CURLOPT_WRITEFUNCTION, +[](char* data, std::size_t, std::size_t count, void* out) {
-                static_cast<std::string*>(out)->append(data, count);
-                return count;
-            });
-        curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &reply.body);
+        collectBody(easy.get(), reply.body);
         curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT, 30L);
         const CURLcode result = curl_easy_perform(easy.get());
         EXPECT_EQ(result, CURLE_OK) << curl_easy_strerror(result) << " " << url;

@@ -29,12 +29,7 @@ ResourceReply perform(const std::string& url, const std::string& authorization, 
     }
     if (!form.empty()) curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDS, form.c_str());
     curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
-    curl_easy_setopt(
-        easy.get(), CURLOPT_WRITEFUNCTION, +[](char* data, std::size_t, std::size_t count, void* out) {
-            static_cast<std::string*>(out)->append(data, count);
-            return count;
-        });
-    curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &reply.body);
+    collectBody(easy.get(), reply.body);
     curl_easy_setopt(
         easy.get(), CURLOPT_HEADERFUNCTION, +[](char* data, std::size_t, std::size_t count, void* out) {
             const std::string line(data, count);
