@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <future>
 #include <mutex>
 #include <string>
@@ -62,6 +63,22 @@ inline Error errorOf(std::future<std::string> future) {
     try {
         const std::string header = future.get();
         ADD_FAILURE() << "expected an mca::Error, got a header of " << header.size() << " bytes";
+    } catch (const Error& error) {
+        return error;
+    } catch (const std::exception& other) {
+        ADD_FAILURE() << "expected an mca::Error, got " << other.what();
+    }
+    return Error(Errc::Shutdown, "no error");
+}
+
+/// The mca::Error a completion reported (Asio's `std::exception_ptr`); anything else fails the test.
+inline Error errorOf(std::exception_ptr failure) {
+    if (!failure) {
+        ADD_FAILURE() << "expected an mca::Error, got none";
+        return Error(Errc::Shutdown, "no error");
+    }
+    try {
+        std::rethrow_exception(failure);
     } catch (const Error& error) {
         return error;
     } catch (const std::exception& other) {
